@@ -1,0 +1,9 @@
+"""Dialogue backbones (``--backbone``). Importing this package registers the built-ins.
+
+The contract every backbone follows is documented in :mod:`merc.backbones.base`.
+"""
+
+from merc.backbones import late_fusion  # noqa: F401
+from merc.backbones.base import Backbone, BackboneOutput
+
+__all__ = ["Backbone", "BackboneOutput"]

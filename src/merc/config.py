@@ -1,0 +1,237 @@
+"""Typed experiment configuration: dataclasses, YAML loading, dotted overrides, saving.
+
+An experiment is ``data`` + ``model`` + ``trainer`` + ``output``. YAML files mirror this
+nesting; ``key=value`` overrides use dotted paths (``trainer.lr=3e-4``). Unknown keys are
+errors naming the valid ones, at every level.
+
+Backbone and method defaults live in bundled YAML files
+(``merc/configs/backbones/<name>.yaml``, ``merc/configs/methods/<name>.yaml``); the resolved
+config saved with every model records the values actually used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from merc.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    """Which data to train on and how to batch it."""
+
+    dataset: str = "synthetic-small"
+    """Catalog name (``merc datasets``) or a path to a data file/directory."""
+    path: str | None = None
+    """File or directory for catalog datasets that read local files (e.g. MELD CSV folder)."""
+    format: str | None = None
+    """Force a file format instead of auto-detection (see docs/formats.md)."""
+    modalities: str = "tav"
+    """Subset of ``t`` (text), ``a`` (audio), ``v`` (visual) to use, e.g. ``ta``."""
+    dev_fraction: float = 0.1
+    """Share of train dialogues carved out as dev when the dataset has no official dev split."""
+    dev_seed: int = 0
+    """Seed of that carve-out (recorded with results)."""
+    batch_size: int = 16
+    """Dialogues per batch."""
+    clean: bool = False
+    """Opt in to replacing NaN/inf features by 0 (reported) instead of refusing the data."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword options for the dataset builder (e.g. synthetic sizes)."""
+
+    def __post_init__(self) -> None:
+        if not self.modalities or set(self.modalities) - set("tav") or len(set(self.modalities)) != len(self.modalities):
+            raise ConfigError(f"data.modalities must be a non-empty subset of 'tav' without repeats, got '{self.modalities}'")
+        if not 0.0 < self.dev_fraction < 1.0:
+            raise ConfigError(f"data.dev_fraction must be in (0, 1), got {self.dev_fraction}")
+        if self.batch_size < 1:
+            raise ConfigError(f"data.batch_size must be ≥ 1, got {self.batch_size}")
+
+
+@dataclass
+class ModelConfig:
+    """What to train: a method wrapping a backbone."""
+
+    method: str = "none"
+    """``none`` (backbone alone), ``dnr`` or ``drkf`` (``merc methods``)."""
+    backbone: str = "late_fusion"
+    """Registered backbone name (``merc backbones``)."""
+    backbone_options: dict[str, Any] = field(default_factory=dict)
+    """Backbone hyperparameters overriding its bundled defaults."""
+    method_options: dict[str, Any] = field(default_factory=dict)
+    """Method hyperparameters overriding its bundled defaults."""
+
+
+@dataclass
+class TrainerConfig:
+    """How to train and select."""
+
+    max_epochs: int = 40
+    lr: float = 1e-3
+    weight_decay: float = 1e-8
+    gradient_clip: float = 2.0
+    patience: int = 10
+    """Early stopping patience in epochs on the selection metric (0 disables)."""
+    class_weights: bool = False
+    """Weight cross-entropy by inverse class frequency of the training split."""
+    selection: str = "dev"
+    """``dev``: select the epoch with best dev weighted F1 (default). ``test-legacy``: select on
+    the test set ("best test epoch"), only to reproduce old numbers; labelled in every output."""
+    seeds: list[int] = field(default_factory=lambda: [0])
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    accelerator: str = "cpu"
+    progress: bool = True
+    """Show progress bars."""
+    threads: int = 0
+    """torch intra-op threads (0: leave torch's default)."""
+
+    def __post_init__(self) -> None:
+        if self.selection not in ("dev", "test-legacy"):
+            raise ConfigError(f"trainer.selection must be 'dev' or 'test-legacy', got '{self.selection}'")
+        if self.max_epochs < 1:
+            raise ConfigError(f"trainer.max_epochs must be ≥ 1, got {self.max_epochs}")
+        if not self.seeds:
+            raise ConfigError("trainer.seeds must list at least one seed")
+        self.seeds = [int(s) for s in self.seeds]
+        if self.lr <= 0:
+            raise ConfigError(f"trainer.lr must be > 0, got {self.lr}")
+
+
+@dataclass
+class OutputConfig:
+    """Where results go."""
+
+    dir: str = "runs/default"
+    """Output directory; one sub-directory per seed holds a model directory."""
+    explain: bool = False
+    """After training, write explanations and plots for the test split (methods that offer them)."""
+
+
+@dataclass
+class ExperimentConfig:
+    """A whole experiment."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> "ExperimentConfig":
+        return _build(cls, raw or {}, source)
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(fields)}")
+    kwargs = {}
+    for name, value in raw.items():
+        f = fields[name]
+        nested = f.default_factory if f.default_factory is not dataclasses.MISSING else None
+        if nested is not None and dataclasses.is_dataclass(nested):
+            kwargs[name] = _build(nested, value, f"{where}.{name}")
+        else:
+            kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; errors name the file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{p}: invalid YAML{line}; fix the syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a config file must be a mapping of sections (data, model, trainer, output)")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"trainer.lr=3e-4"`` → ``(["trainer", "lr"], 0.0003)`` (value parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like section.key=value")
+    key, value = text.split("=", 1)
+    path = [k for k in key.strip().split(".") if k]
+    if not path:
+        raise ConfigError(f"override '{text}' has an empty key")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value
+    return path, parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Set dotted ``key=value`` overrides into a nested dict (validated later by the dataclasses)."""
+    for item in overrides:
+        path, value = parse_override(item)
+        node = raw
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{item}': '{key}' is not a section")
+        node[path[-1]] = value
+    return raw
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``update`` into a copy of ``base``."""
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def bundled_defaults(kind: str, name: str) -> dict[str, Any]:
+    """The bundled default options for a backbone or method (empty if none are bundled)."""
+    ref = resources.files("merc") / "configs" / kind / f"{name}.yaml"
+    if not ref.is_file():
+        return {}
+    data = yaml.safe_load(ref.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"bundled config {kind}/{name}.yaml is not a mapping")
+    return data
+
+
+def resolve_model_options(model: ModelConfig) -> ModelConfig:
+    """Bundled defaults merged under the user's options (the user's values win)."""
+    return ModelConfig(
+        method=model.method,
+        backbone=model.backbone,
+        backbone_options=deep_merge(bundled_defaults("backbones", model.backbone), model.backbone_options),
+        method_options=deep_merge(bundled_defaults("methods", model.method), model.method_options),
+    )
+
+
+def save_yaml(data: dict[str, Any], path: str | Path) -> None:
+    """Write ``data`` as YAML atomically."""
+    from merc.io_utils import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))

@@ -1,0 +1,9 @@
+"""Trainable methods (``--method``): ``none`` (plain backbone), ``dnr``, ``drkf``.
+
+Importing this package registers the built-in methods with :data:`merc.registry.METHODS`.
+"""
+
+from merc.methods import plain  # noqa: F401  (registers "none")
+from merc.methods.base import FitContext, Method, MethodOutput
+
+__all__ = ["FitContext", "Method", "MethodOutput"]
