@@ -12,6 +12,8 @@ config saved with every model records the values actually used.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -92,8 +94,15 @@ class TrainerConfig:
     """Show progress bars."""
     threads: int = 0
     """torch intra-op threads (0: leave torch's default)."""
+    resume: bool = False
+    """Continue an interrupted run from ``<seed dir>/checkpoints/last.ckpt``; seeds whose model
+    directory is complete are not retrained (docs/reliability.md)."""
+    checkpoint_every: int = 1
+    """Write ``last.ckpt`` every this many epochs of the main stage (0: no checkpoints)."""
 
     def __post_init__(self) -> None:
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"trainer.checkpoint_every must be ≥ 0, got {self.checkpoint_every}")
         if self.selection not in ("dev", "test-legacy"):
             raise ConfigError(f"trainer.selection must be 'dev' or 'test-legacy', got '{self.selection}'")
         if self.max_epochs < 1:
@@ -139,6 +148,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in raw.items():
         f = fields[name]
@@ -146,11 +156,51 @@ def _build(cls: type, raw: Any, where: str) -> Any:
         if nested is not None and dataclasses.is_dataclass(nested):
             kwargs[name] = _build(nested, value, f"{where}.{name}")
         else:
-            kwargs[name] = value
+            kwargs[name] = _coerce(value, hints[name], f"{where}.{name}")
     try:
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Convert ``value`` to the field type ``hint`` (ints, floats, bools, strings, lists, dicts)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    try:
+        if hint is bool:
+            if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+                return value.lower() in ("true", "yes", "1")
+            if isinstance(value, bool):
+                return value
+            raise ValueError
+        if hint is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if hint is str:
+            if isinstance(value, (dict, list)):
+                raise ValueError
+            return str(value)
+        if origin is list:
+            items = value if isinstance(value, (list, tuple)) else [value]
+            return [_coerce(v, args[0], where) for v in items] if args else list(items)
+        if origin is dict:
+            if not isinstance(value, dict):
+                raise ValueError
+            return dict(value)
+    except (ValueError, TypeError):
+        name = getattr(hint, "__name__", str(hint))
+        raise ConfigError(f"{where}: expected {name}, got {value!r}") from None
+    return value
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``merc backbones`` and listing helpers."""
+"""``merc backbones``: list registered dialogue backbones."""
 
 from __future__ import annotations
 
@@ -8,15 +8,10 @@ from merc.cli import add_command
 
 
 def _list(args: argparse.Namespace) -> int:
-    from merc.config import bundled_defaults
+    from merc.commands._listing import print_registry
     from merc.registry import BACKBONES
 
-    for name, doc in BACKBONES.describe().items():
-        print(f"{name:16s} {doc}")
-        if args.verbose:
-            for key, value in bundled_defaults("backbones", name).items():
-                print(f"{'':16s}   {key}: {value}")
-    return 0
+    return print_registry(BACKBONES, "backbones", args.verbose)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -8,15 +8,10 @@ from merc.cli import add_command
 
 
 def _list(args: argparse.Namespace) -> int:
-    from merc.config import bundled_defaults
+    from merc.commands._listing import print_registry
     from merc.registry import METHODS
 
-    for name, doc in METHODS.describe().items():
-        print(f"{name:16s} {doc}")
-        if args.verbose:
-            for key, value in bundled_defaults("methods", name).items():
-                print(f"{'':16s}   {key}: {value}")
-    return 0
+    return print_registry(METHODS, "methods", args.verbose)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,0 +1,84 @@
+"""``merc evaluate``: score a trained model directory on a split of a dataset."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+from pathlib import Path
+
+from merc.cli import add_command
+
+
+def _run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from merc.data.loading import load_dataset
+    from merc.errors import MercError
+    from merc.evaluation.metrics import compute_metrics
+    from merc.evaluation.predict import predict_dialogues
+    from merc.evaluation.report import write_confusion
+    from merc.io_utils import atomic_write_json, atomic_write_text
+    from merc.training.model_dir import load_model_dir
+
+    bundle = load_model_dir(args.model_dir)
+    data_cfg = bundle.config.data
+    if args.data:
+        data_cfg = replace(data_cfg, dataset=args.data, path=args.data_path, format=args.format)
+    dataset = load_dataset(data_cfg)
+    check_compatible(bundle, dataset)
+    dialogues = dataset.split(args.split)
+    if not dialogues:
+        raise MercError(f"{data_cfg.dataset}: split '{args.split}' is empty")
+    preds = predict_dialogues(bundle.method, dialogues, bundle.modalities, args.batch_size)
+    if (preds.labels < 0).all():
+        raise MercError(f"{data_cfg.dataset}: split '{args.split}' has no gold labels; use 'merc predict' instead")
+    metrics = compute_metrics(preds.labels, preds.predicted, bundle.label_names)
+    out = Path(args.out) if args.out else Path(args.model_dir) / f"eval_{args.split}"
+    atomic_write_json(out / "metrics.json", {"split": args.split, "dataset": data_cfg.dataset,
+                                             "selection": bundle.metrics.get("selection"), **metrics})
+    write_confusion(out / "confusion", metrics["confusion"], bundle.label_names, f"{args.split} confusion")
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["dialogue_id", "utterance_id", "gold", "predicted", *[f"p_{n}" for n in bundle.label_names]])
+    for i in range(len(preds.labels)):
+        gold = bundle.label_names[preds.labels[i]] if preds.labels[i] >= 0 else ""
+        w.writerow([preds.dialogue_ids[i], preds.utterance_ids[i], gold, bundle.label_names[preds.predicted[i]],
+                    *[f"{p:.6f}" for p in preds.probs[i]]])
+    atomic_write_text(out / "predictions.csv", buf.getvalue())
+    print(f"{args.split}: weighted F1 {metrics['weighted_f1']:.2f}  accuracy {metrics['accuracy']:.2f}  "
+          f"macro F1 {metrics['macro_f1']:.2f}  (n={metrics['n']})")
+    for name, f1 in metrics["per_class_f1"].items():
+        print(f"  {name:12s} F1 {f1:6.2f}  support {metrics['support'][name]}")
+    print(f"written: {out}/metrics.json, confusion.csv, confusion.png, predictions.csv")
+    return 0
+
+
+def check_compatible(bundle, dataset) -> None:  # type: ignore[no-untyped-def]
+    """Refuse data whose modalities, dims or label set do not match the model."""
+    from merc.errors import DataError
+
+    expected = bundle.architecture["input_dims"]
+    for m, d in expected.items():
+        if m not in dataset.dims:
+            raise DataError(dataset.source or dataset.name, f"has no '{m}' features but the model needs them",
+                            field="features", fix=f"provide modalities {''.join(expected)}")
+        if dataset.dims[m] != d:
+            raise DataError(dataset.source or dataset.name, f"'{m}' features are {dataset.dims[m]}-d, the model "
+                            f"expects {d}-d", field=f"features.{m}", fix="extract features as the model was trained")
+    if list(dataset.label_names) != list(bundle.label_names):
+        raise DataError(dataset.source or dataset.name, "label set differs from the model's", field="labels",
+                        fix=f"expected {', '.join(bundle.label_names)}")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "evaluate", "score a trained model directory on a dataset split", _run,
+                    description="Evaluate MODEL_DIR on a split (default test) of the data it was trained on, or "
+                                "of DATA. Writes metrics.json, confusion.csv/png and predictions.csv.")
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="a model directory written by 'merc train' (seed_<s>/)")
+    p.add_argument("data", metavar="DATA", nargs="?", help="catalog name or data file (default: training data)")
+    p.add_argument("--data-path", dest="data_path", help="local files for a catalog dataset")
+    p.add_argument("--format", help="force the data file format")
+    p.add_argument("--split", default="test", choices=("train", "dev", "test"), help="split to score")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=32, help="dialogues per batch")
+    p.add_argument("--out", metavar="DIR", help="output directory (default MODEL_DIR/eval_<split>)")

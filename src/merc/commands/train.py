@@ -1,0 +1,101 @@
+"""``merc train``: train (and evaluate) a method over one or more seeds."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from merc.cli import add_command
+
+# flag dest → (config section, key)
+_FLAG_KEYS: dict[str, tuple[str, str]] = {
+    "dataset": ("data", "dataset"), "data_path": ("data", "path"), "format": ("data", "format"),
+    "modalities": ("data", "modalities"), "batch_size": ("data", "batch_size"), "dev_seed": ("data", "dev_seed"),
+    "clean": ("data", "clean"),
+    "method": ("model", "method"), "backbone": ("model", "backbone"),
+    "epochs": ("trainer", "max_epochs"), "lr": ("trainer", "lr"), "patience": ("trainer", "patience"),
+    "seeds": ("trainer", "seeds"), "class_weights": ("trainer", "class_weights"),
+    "selection": ("trainer", "selection"), "devices": ("trainer", "devices"), "num_nodes": ("trainer", "num_nodes"),
+    "strategy": ("trainer", "strategy"), "accelerator": ("trainer", "accelerator"), "threads": ("trainer", "threads"),
+    "out": ("output", "dir"), "explain": ("output", "explain"),
+    "resume": ("trainer", "resume"), "checkpoint_every": ("trainer", "checkpoint_every"),
+}
+
+
+def add_experiment_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``train`` and ``sweep``: a YAML config plus explicit overrides."""
+    p.add_argument("--config", metavar="YAML", help="experiment config file (sections data, model, trainer, output)")
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", help="catalog name (see 'merc datasets') or path to a data file")
+    g.add_argument("--data-path", dest="data_path", metavar="PATH", help="local files for a catalog dataset")
+    g.add_argument("--format", help="force the data file format instead of auto-detection")
+    g.add_argument("--modalities", help="subset of t (text), a (audio), v (visual), e.g. 'ta'")
+    g.add_argument("--batch-size", dest="batch_size", type=int, help="dialogues per batch")
+    g.add_argument("--dev-seed", dest="dev_seed", type=int, help="seed of the dev carve-out when no official dev split")
+    g.add_argument("--clean", action="store_const", const=True, help="replace NaN/inf features by 0 (reported)")
+    g = p.add_argument_group("model")
+    g.add_argument("--method", help="none, dnr or drkf (see 'merc methods')")
+    g.add_argument("--backbone", help="dialogue backbone (see 'merc backbones')")
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, help="maximum epochs of the main stage")
+    g.add_argument("--lr", type=float, help="learning rate")
+    g.add_argument("--patience", type=int, help="early-stopping patience in epochs (0: off)")
+    g.add_argument("--seeds", type=int, nargs="+", metavar="SEED", help="one run per seed; results give mean ± std")
+    g.add_argument("--class-weights", dest="class_weights", action="store_const", const=True,
+                   help="inverse-frequency class weights in the cross-entropy")
+    g.add_argument("--selection", choices=("dev", "test-legacy"),
+                   help="epoch selection: dev (default) or test-legacy (best TEST epoch; labelled, not comparable)")
+    g.add_argument("--devices", type=int, help="processes/devices per machine (DDP when > 1)")
+    g.add_argument("--num-nodes", dest="num_nodes", type=int, help="machines (multi-node DDP)")
+    g.add_argument("--strategy", help="Lightning strategy: auto, ddp, ddp_spawn, ...")
+    g.add_argument("--accelerator", help="cpu, gpu, auto")
+    g.add_argument("--threads", type=int, help="torch intra-op threads (0: torch default)")
+    g.add_argument("--resume", action="store_const", const=True,
+                   help="continue an interrupted run in --out from its last checkpoint; finished seeds are kept")
+    g.add_argument("--checkpoint-every", dest="checkpoint_every", type=int, metavar="EPOCHS",
+                   help="write the resumable checkpoint every this many epochs (0: never)")
+    g = p.add_argument_group("output")
+    g.add_argument("--out", metavar="DIR", help="output directory")
+    g.add_argument("--explain", action="store_const", const=True,
+                   help="also write explanations and plots for the test split")
+    p.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config value by dotted key, e.g. -o model.backbone_options.hidden=128 "
+                        "(repeatable; applied last)")
+    p.add_argument("--no-progress", dest="no_progress", action="store_true", help="hide progress bars")
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """Defaults < ``--config`` YAML < explicit flags < ``-o`` overrides; validated."""
+    from merc.config import ExperimentConfig, apply_overrides, load_yaml
+
+    raw: dict[str, Any] = load_yaml(args.config) if args.config else {}
+    for dest, (section, key) in _FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            raw.setdefault(section, {})[key] = value
+    if args.no_progress:
+        raw.setdefault("trainer", {})["progress"] = False
+    apply_overrides(raw, args.overrides)
+    return ExperimentConfig.from_dict(raw, source=args.config or "command line")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from merc.training.experiment import run_experiment
+
+    config = config_from_args(args)
+    result = run_experiment(config)
+    if not result.files:  # a non-writing process of a multi-process run
+        return 0
+    print()
+    print(result.files["md"].read_text(encoding="utf-8"))
+    print(f"[merc] {result.headline()}")
+    print(f"[merc] results: {result.files['md']}, {result.files['csv']}, {result.files['json']}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "train", "train a method on a dataset over one or more seeds and report mean ± std", _run,
+                    description="Train a method (none, dnr, drkf) with a backbone on a dataset. Selects the epoch "
+                                "with the best dev weighted F1, evaluates the test split once, writes one model "
+                                "directory per seed and a results table (Markdown, CSV, JSON).")
+    add_experiment_options(p)

@@ -1,0 +1,1 @@
+"""Metrics, predictions over datasets, result tables and plots."""
