@@ -12,3 +12,11 @@ from merc.errors import ConfigError, DataError, MercError
 from merc.registry import BACKBONES, DATASETS, EXTRACTORS, METHODS
 
 __all__ = ["BACKBONES", "DATASETS", "EXTRACTORS", "METHODS", "ConfigError", "DataError", "MercError", "__version__"]
+
+
+def __getattr__(name: str):  # lazy: keeps ``import merc`` free of torch and model loading
+    if name == "Predictor":
+        from merc.inference import Predictor
+
+        return Predictor
+    raise AttributeError(f"module 'merc' has no attribute '{name}'")

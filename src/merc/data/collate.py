@@ -35,6 +35,8 @@ class Batch:
         sequences: modality → ``(x [N, T, d], mask [N, T])`` token/frame-level features of the
             real utterances, batch-major, padded to the longest ``T`` (when dialogues carry them).
         texts: the ``N`` transcripts, batch-major (when dialogues carry them).
+        media: modality → the ``N`` raw media paths, batch-major (when dialogues carry them;
+            DRKF's end-to-end mode reads ``"a"`` wav files).
     """
 
     features: dict[str, Tensor]
@@ -45,6 +47,7 @@ class Batch:
     meta: dict[str, Any] = field(default_factory=dict)
     sequences: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
     texts: list[str] | None = None
+    media: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def lengths(self) -> Tensor:
@@ -63,12 +66,12 @@ class Batch:
     def to(self, device: torch.device | str) -> "Batch":
         return Batch({m: x.to(device) for m, x in self.features.items()}, self.mask.to(device),
                      self.speakers.to(device), self.labels.to(device), self.dialogue_ids, self.meta,
-                     {m: (x.to(device), k.to(device)) for m, (x, k) in self.sequences.items()}, self.texts)
+                     {m: (x.to(device), k.to(device)) for m, (x, k) in self.sequences.items()}, self.texts, self.media)
 
     def with_features(self, features: dict[str, Tensor]) -> "Batch":
         """The same batch with other per-modality features (same ``B``, ``L``)."""
         return Batch(features, self.mask, self.speakers, self.labels, self.dialogue_ids, self.meta,
-                     self.sequences, self.texts)
+                     self.sequences, self.texts, self.media)
 
 
 def party_indices(speakers: Sequence[str]) -> np.ndarray:
@@ -104,7 +107,9 @@ def collate_dialogues(dialogues: Sequence[Dialogue], modalities: Sequence[str] |
     sequences = {m: pad_sequences([x for d in dialogues for x in d.sequences[m]])
                  for m in dialogues[0].sequences if all(m in d.sequences for d in dialogues)}
     texts = [t for d in dialogues for t in d.texts] if all(d.texts is not None for d in dialogues) else None
-    return Batch(feats, mask, speakers, labels, [d.id for d in dialogues], meta, sequences, texts)
+    media = {m: [p for d in dialogues for p in d.media[m]]
+             for m in dialogues[0].media if all(m in d.media for d in dialogues)}
+    return Batch(feats, mask, speakers, labels, [d.id for d in dialogues], meta, sequences, texts, media)
 
 
 def pad_sequences(arrays: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
@@ -133,10 +138,21 @@ class DialogueListDataset(Dataset):
 
 
 def make_loader(dialogues: Sequence[Dialogue], modalities: Sequence[str], batch_size: int, shuffle: bool,
-                seed: int = 0, num_workers: int = 0) -> DataLoader:
-    """A ``DataLoader`` yielding :class:`Batch` objects; shuffling is seeded."""
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
-    mods = list(modalities)
-    return DataLoader(DialogueListDataset(dialogues), batch_size=batch_size, shuffle=shuffle,
-                      generator=generator, num_workers=num_workers,
-                      collate_fn=functools.partial(collate_dialogues, modalities=mods))
+                seed: int = 0, num_workers: int = 0, distributed: bool = False) -> DataLoader:
+    """A ``DataLoader`` yielding :class:`Batch` objects.
+
+    Shuffling is seeded per epoch: epoch ``e``'s order depends on ``(seed, e)`` only (Lightning
+    calls ``set_epoch``), so a resumed run replays the same batches. With ``distributed=True``
+    each process of a ``torch.distributed`` group gets its share of every global batch of
+    ``batch_size`` dialogues (shuffled = training loader) or its shard of the split (not
+    shuffled = evaluation loader); see :mod:`merc.data.samplers`.
+    """
+    from merc.data.samplers import EpochShuffleSampler, sharded_batches
+
+    collate = functools.partial(collate_dialogues, modalities=list(modalities))
+    data = DialogueListDataset(dialogues)
+    if distributed:
+        return DataLoader(data, batch_sampler=sharded_batches(data, batch_size, shuffle, seed),
+                          num_workers=num_workers, collate_fn=collate)
+    sampler = EpochShuffleSampler(len(data), seed) if shuffle else None
+    return DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate)

@@ -110,9 +110,9 @@ def _check_dialogue(d: Dialogue, source: str, num_classes: int) -> None:
         same_length("texts", len(d.texts))
     same_length("utterance_ids", len(d.utterance_ids or []))
     for m, x in d.features.items():
-        if x.ndim != 2:
+        if x.ndim != 2 or x.shape[1] == 0:
             raise DataError(source, f"{where} has {m} features of shape {tuple(x.shape)}", field=f"features[{m}]",
-                            fix="store one feature vector per utterance: [utterances, dim]")
+                            fix="store one non-empty feature vector per utterance: [utterances, dim ≥ 1]")
         same_length(f"features[{m}]", x.shape[0])
     for m, seqs in d.sequences.items():
         same_length(f"sequences[{m}]", len(seqs))
@@ -141,6 +141,10 @@ def _check_finite(dataset: DialogueDataset, source: str, clean: bool, report: Va
 
 
 def _check_splits(dataset: DialogueDataset, source: str) -> None:
+    if not isinstance(dataset.splits, dict) or not all(
+            isinstance(ids, (list, tuple)) and all(isinstance(i, str) for i in ids) for ids in dataset.splits.values()):
+        raise DataError(source, "splits must map split names to lists of dialogue ids", field="splits",
+                        fix="e.g. {'train': ['d1', ...], 'test': [...]}")
     known = {d.id for d in dataset.dialogues}
     owner: dict[str, str] = {}
     for split, ids in dataset.splits.items():

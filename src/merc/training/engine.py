@@ -16,6 +16,7 @@ to reproduce published numbers, and is labelled as such in every output.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -76,6 +77,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*number of training batches.*")
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # resumed runs reuse their dirs
 
 
 def architecture_for(config: ExperimentConfig, dataset: DialogueDataset) -> dict[str, Any]:
@@ -109,6 +111,12 @@ class EpochTimer(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.times.append(time.perf_counter() - self._start)
+
+    def state_dict(self) -> dict[str, Any]:  # resumed runs report the mean over all their epochs
+        return {"times": list(self.times)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.times = list(state_dict.get("times", []))
 
 
 def make_trainer_factory(config: ExperimentConfig, out_dir: Path) -> Callable[..., L.Trainer]:
@@ -223,23 +231,40 @@ def run_identity(config: ExperimentConfig, seed: int, dataset: DialogueDataset) 
 
     Stored in checkpoints and model directories; resuming with a different identity is refused.
     """
-    raw = config.to_dict()
+    sizes = {name: len(dataset.splits.get(name, [])) for name in ("train", "dev", "test")}
+    return {"config": identity_config(config), "seed": int(seed), "dataset": dataset.name, "split_sizes": sizes}
+
+
+def identity_config(config: ExperimentConfig) -> dict[str, Any]:
+    """The resolved config without bookkeeping keys (output dir, resume, progress, threads, seeds)."""
+    raw = replace(config, model=resolve_model_options(config.model)).to_dict()
     raw.pop("output", None)
     for key in ("resume", "progress", "threads", "seeds", "checkpoint_every"):
         raw["trainer"].pop(key, None)
-    sizes = {name: len(dataset.splits.get(name, [])) for name in ("train", "dev", "test")}
-    return {"config": raw, "seed": int(seed), "dataset": dataset.name, "split_sizes": sizes}
+    return json.loads(json.dumps(raw))
+
+
+def finished_metrics(out: str | Path, config: ExperimentConfig, seed: int) -> dict[str, Any] | None:
+    """The metrics of a complete model directory of this config and seed in ``out``, else ``None``."""
+    out = Path(out)
+    try:
+        stored = json.loads((out / INFO).read_text(encoding="utf-8")).get("run_identity") or {}
+        metrics = json.loads((out / METRICS).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if stored.get("seed") != int(seed) or stored.get("config") != identity_config(config):
+        return None
+    return metrics
 
 
 def _finished_run(out: Path, seed: int, identity: dict[str, Any], start: float) -> RunResult:
     """The :class:`RunResult` of a complete model directory (``--resume`` skips it)."""
-    import json
-
     try:
         metrics = json.loads((out / METRICS).read_text(encoding="utf-8"))
         stored = json.loads((out / INFO).read_text(encoding="utf-8")).get("run_identity")
     except (OSError, json.JSONDecodeError) as exc:
-        raise MercError(f"{out}: unreadable model directory ({type(exc).__name__}); delete it and train again") from None
+        raise MercError(f"{out}: unreadable model directory ({type(exc).__name__}); delete it and train "
+                        "again") from None
     if stored is not None and json.loads(json.dumps(identity)) != stored:
         raise ConfigError(f"{out}: holds a finished run of a different config/seed/dataset; use another --out "
                           "or drop --resume to overwrite it")

@@ -79,7 +79,19 @@ class LitMethod(L.LightningModule):
         self.log("train_loss", loss.detach(), on_step=False, on_epoch=True, batch_size=n, prog_bar=True)
         for name, value in terms.items():
             self.log(f"train_{name}", value, on_step=False, on_epoch=True, batch_size=n)
-        return loss
+        return self._share_weighted(loss, n)
+
+    def _share_weighted(self, loss: Tensor, n: int) -> Tensor:
+        """Under DDP, weight this process's mean loss by its share of the global batch's utterances.
+
+        DDP averages gradients over the ``W`` processes; scaling by ``W · n_r / Σ n`` makes that
+        average the gradient of the loss averaged over all utterances of the global batch — what a
+        single process computes on the same batch — instead of an average of per-process means.
+        """
+        if self.trainer is None or self.trainer.world_size <= 1:
+            return loss
+        total = self.trainer.strategy.reduce(torch.tensor(float(n), device=loss.device), reduce_op="sum")
+        return loss * (n * self.trainer.world_size / total.clamp_min(1.0))
 
     # -- evaluation -----------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:

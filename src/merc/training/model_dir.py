@@ -113,7 +113,7 @@ def load_model_dir(path: str | Path) -> ModelBundle:
         label_names = json.loads((root / LABELS).read_text(encoding="utf-8"))
         metrics = json.loads((root / METRICS).read_text(encoding="utf-8")) if (root / METRICS).is_file() else {}
         info = json.loads((root / INFO).read_text(encoding="utf-8"))
-    except (yaml.YAMLError, json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise MercError(f"{root}: unreadable model directory metadata ({type(exc).__name__}); "
                         "retrain or restore the directory") from None
     method = build_from(config, architecture)

@@ -80,7 +80,11 @@ def feature_matrix(value: Any, source: str | Path, field: str, length: int | Non
 
 def label_vector(value: Any, source: str | Path, field: str, length: int) -> np.ndarray:
     """Integer labels ``int64 [L]``; non-integers and wrong lengths are refused."""
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        raise DataError(source, "labels are not a flat list of integers", field=field,
+                        fix="give every utterance one integer label") from None
     if array.ndim != 1 or array.shape[0] != length:
         raise DataError(source, f"has {array.size} labels for {length} utterances", field=field,
                         fix="give every utterance one integer label")
@@ -95,7 +99,11 @@ def label_vector(value: Any, source: str | Path, field: str, length: int) -> np.
 def speaker_names(value: Any, source: str | Path, field: str) -> list[str]:
     """Speakers as names: strings are kept ('M'/'F'); one-hot vectors → ``speaker_<argmax>``;
     integers → ``speaker_<int>``."""
-    items = list(value)
+    try:
+        items = list(value)
+    except TypeError:
+        raise DataError(source, f"speakers must be a list per dialogue, got {type(value).__name__}", field=field,
+                        fix="store one speaker per utterance") from None
     if not items:
         return []
     if all(isinstance(s, (str, bytes)) for s in items):
@@ -105,9 +113,9 @@ def speaker_names(value: Any, source: str | Path, field: str) -> list[str]:
     except (TypeError, ValueError):
         raise DataError(source, "speakers must be names, integer ids or one-hot vectors", field=field,
                         fix="store one speaker per utterance") from None
-    if array.ndim == 2:
+    if array.ndim == 2 and array.shape[1] > 0:
         return [f"speaker_{i}" for i in np.argmax(array, axis=1)]
-    if array.ndim == 1 and np.all(array == np.round(array)):
+    if array.ndim == 1 and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
         return [f"speaker_{i}" for i in array.astype(np.int64)]
     raise DataError(source, f"speakers have shape {array.shape}", field=field,
                     fix="store one name, integer id or one-hot vector per utterance")
@@ -192,8 +200,11 @@ def assemble(name: str, source: str | Path, splits: dict[str, list[str]], speake
                  for m, values in features.items()}
         texts = None
         if sentences is not None:
-            texts = [repair_text(s.decode("latin1") if isinstance(s, bytes) else str(s))
-                     for s in get(sentences, "sentences")]
+            raw_texts = get(sentences, "sentences")
+            if not isinstance(raw_texts, (list, tuple, np.ndarray)):
+                raise DataError(source, f"sentences must be a list per dialogue, got {type(raw_texts).__name__}",
+                                field=f"{names['sentences']}[{did}]", fix="give every utterance one sentence")
+            texts = [repair_text(s.decode("latin1") if isinstance(s, bytes) else str(s)) for s in raw_texts]
             if len(texts) != length:
                 raise DataError(source, f"has {len(texts)} sentences for {length} utterances",
                                 field=f"{names['sentences']}[{did}]", fix="give every utterance one sentence")

@@ -29,6 +29,7 @@ import csv
 import io
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -92,7 +93,7 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(path, f"is not a readable .npz feature file ({str(exc).splitlines()[0] if str(exc) else exc})",
                         fix="re-create it with merc.data.formats.save_user_dataset or numpy.savez") from None
 

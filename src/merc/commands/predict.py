@@ -1,0 +1,43 @@
+"""``merc predict``: label new conversations with a trained model, with explanations."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+from merc.cli import add_command
+
+
+def _run(args: argparse.Namespace) -> int:
+    from merc.inference import Predictor, write_predictions
+
+    predictor = Predictor.from_dir(args.model_dir, batch_size=args.batch_size, cache_dir=args.cache_dir,
+                                   progress=not args.no_progress)
+    rows = predictor.predict(args.conversations)
+    path = write_predictions(rows, args.out, args.format)
+    counts = Counter(r["label"] for r in rows)
+    dialogues = len({r["dialogue_id"] for r in rows})
+    summary = ", ".join(f"{label} {n}" for label, n in counts.most_common())
+    print(f"[merc] {len(rows)} utterances in {dialogues} dialogue(s): {summary}")
+    labelled = [r for r in rows if "true_label" in r]
+    if labelled:
+        acc = sum(r["true_label"] == r["label"] for r in labelled) / len(labelled)
+        print(f"[merc] accuracy on the {len(labelled)} labelled utterances: {100 * acc:.2f}")
+    print(f"[merc] wrote {path}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "predict", "predict emotions (with explanations) for new conversations", _run,
+                    description="Label every utterance of CONVERSATIONS (a .csv or .jsonl table with columns "
+                                "dialogue_id, speaker, text and optional audio/video paths) with the model in "
+                                "MODEL_DIR. Features are extracted with the extractors the model was trained with. "
+                                "Output: one row per utterance with label, probabilities and the explanation the "
+                                "model's method offers (see docs/predict.md).")
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="a model directory written by merc train (e.g. runs/x/seed_0)")
+    p.add_argument("conversations", metavar="CONVERSATIONS", help="utterance table (.csv or .jsonl)")
+    p.add_argument("--out", required=True, metavar="FILE", help="where to write the predictions")
+    p.add_argument("--format", choices=("csv", "json"), help="output format (default: from --out's suffix, else csv)")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=16, help="dialogues per forward pass")
+    p.add_argument("--cache-dir", dest="cache_dir", metavar="DIR", help="cache extracted features here (default: none)")
+    p.add_argument("--no-progress", dest="no_progress", action="store_true", help="hide progress bars")

@@ -1,0 +1,156 @@
+"""Statistics of DnR's component explanations — plain arrays in, plain arrays out.
+
+Notation: ``N`` utterances (rows aligned with their labels), ``K = 3M`` components named
+``"<modality>:<U|R|S>"``, ``C`` classes, ``D`` component width. Labels ``< 0`` are unlabelled
+and excluded from every per-class statistic.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.special import log_softmax
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+#: planted interaction code of the synthetic generator → component kind
+INTERACTION_KIND = {0: "U", 1: "R", 2: "S"}
+
+
+def pairwise_symmetric_kl(components: np.ndarray, tau: float = 1.0) -> np.ndarray:
+    """Mean over utterances of ``KL(p_i‖p_j) + KL(p_j‖p_i)`` with ``p_i = softmax(c_i / τ)``.
+
+    Shapes:
+        - components: ``[N, K, D]``
+        - output: ``[K, K]`` (zero diagonal, symmetric)
+    """
+    logp = log_softmax(components.astype(np.float64) / tau, axis=-1)  # (N, K, D)
+    p = np.exp(logp)
+    self_term = (p * logp).sum(-1)  # (N, K)
+    cross = np.einsum("nid,njd->nij", p, logp)  # (N, K, K): Σ_d p_i log p_j
+    kl = self_term[:, :, None] - cross  # KL(p_i ‖ p_j)
+    return (kl + kl.transpose(0, 2, 1)).mean(0)
+
+
+def per_class_mean(values: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Mean of ``values`` over the utterances of each class (NaN for classes without utterances).
+
+    Shapes:
+        - values: ``[N, K]``; labels: ``[N]``
+        - output: ``[C, K]``
+    """
+    out = np.full((num_classes, values.shape[1]), np.nan)
+    for c in range(num_classes):
+        rows = values[labels == c]
+        if len(rows):
+            out[c] = np.nanmean(rows, axis=0) if np.isfinite(rows).any() else np.nan
+    return out
+
+
+def modality_shares(kl: np.ndarray, component_names: list[str], modalities: list[str]) -> np.ndarray:
+    """Share of each utterance's total sensitivity carried by each modality's components.
+
+    Shapes:
+        - kl: ``[N, K]``
+        - output: ``[N, M]`` (rows sum to 1; uniform where the total is 0)
+    """
+    per_mod = np.stack([kl[:, [i for i, n in enumerate(component_names) if n.split(":")[0] == m]].sum(1)
+                        for m in modalities], axis=1)
+    total = per_mod.sum(1, keepdims=True)
+    return np.where(total > 0, per_mod / np.where(total > 0, total, 1.0), 1.0 / len(modalities))
+
+
+def modality_dominance(kl: np.ndarray, labels: np.ndarray, component_names: list[str], modalities: list[str],
+                       num_classes: int) -> np.ndarray:
+    """Mean modality share of the sensitivity per emotion class.
+
+    Shapes:
+        - kl: ``[N, K]``; labels: ``[N]``
+        - output: ``[C, M]``
+    """
+    return per_class_mean(modality_shares(kl, component_names, modalities), labels, num_classes)
+
+
+def fisher_ratio(x: np.ndarray, labels: np.ndarray) -> float:
+    """Between-class over within-class scatter, ``tr(S_B) / tr(S_W)``, over labelled rows.
+
+    ``S_B = Σ_c n_c ‖μ_c − μ‖²``, ``S_W = Σ_i ‖x_i − μ_{y_i}‖²``. NaN with fewer than 2 classes.
+
+    Shapes:
+        - x: ``[N, D]``; labels: ``[N]``; output: scalar
+    """
+    keep = labels >= 0
+    x, y = x[keep].astype(np.float64), labels[keep]
+    classes = np.unique(y)
+    if len(classes) < 2:
+        return float("nan")
+    mu = x.mean(0)
+    between = within = 0.0
+    for c in classes:
+        xc = x[y == c]
+        mc = xc.mean(0)
+        between += len(xc) * float(((mc - mu) ** 2).sum())
+        within += float(((xc - mc) ** 2).sum())
+    return between / within if within > 0 else float("inf")
+
+
+def probe_accuracy(x: np.ndarray, labels: np.ndarray, folds: int = 3, seed: int = 0) -> float:
+    """Cross-validated accuracy of a linear probe (standardised logistic regression) on ``x``.
+
+    Uses stratified ``folds``-fold cross-validation over labelled rows (fewer folds when a
+    class is rarer); NaN when fewer than 2 classes or too few rows.
+
+    Shapes:
+        - x: ``[N, D]``; labels: ``[N]``; output: scalar
+    """
+    keep = labels >= 0
+    x, y = x[keep], labels[keep]
+    _, counts = np.unique(y, return_counts=True)
+    k = min(folds, int(counts.min())) if len(counts) else 0
+    if len(counts) < 2 or k < 2:
+        return float("nan")
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scores = cross_val_score(probe, x, y, cv=StratifiedKFold(k, shuffle=True, random_state=seed))
+    return float(np.mean(scores))
+
+
+def top_component_kinds(kl: np.ndarray, component_names: list[str]) -> np.ndarray:
+    """Kind (``U``/``R``/``S``) of each utterance's most influential component.
+
+    Shapes:
+        - kl: ``[N, K]``; output: ``[N]`` strings
+    """
+    kinds = np.asarray([n.split(":")[1] for n in component_names])
+    return kinds[np.argmax(kl, axis=1)]
+
+
+def kind_sensitivity(kl: np.ndarray, component_names: list[str]) -> np.ndarray:
+    """Sensitivity summed over modalities per kind, columns ``U, R, S``.
+
+    Shapes:
+        - kl: ``[N, K]``; output: ``[N, 3]``
+    """
+    kinds = [n.split(":")[1] for n in component_names]
+    return np.stack([kl[:, [i for i, k in enumerate(kinds) if k == kind]].sum(1) for kind in "URS"], axis=1)
+
+
+def interaction_agreement(kl: np.ndarray, component_names: list[str], interaction: np.ndarray) -> dict[str, float]:
+    """How often the top component's kind matches the planted interaction (0 U, 1 R, 2 S; others skipped).
+
+    Returns ``{"top_component": share, "top_kind_sum": share, "n": count, "chance": 1/3}`` where
+    ``top_kind_sum`` compares the kind with the largest sensitivity summed over modalities.
+    """
+    planted = np.asarray([INTERACTION_KIND.get(int(i), "") for i in interaction])
+    keep = planted != ""
+    if not keep.any():
+        return {"top_component": float("nan"), "top_kind_sum": float("nan"), "n": 0, "chance": 1 / 3}
+    top = top_component_kinds(kl, component_names)
+    by_kind = np.asarray(list("URS"))[np.argmax(kind_sensitivity(kl, component_names), axis=1)]
+    return {"top_component": float((top[keep] == planted[keep]).mean()),
+            "top_kind_sum": float((by_kind[keep] == planted[keep]).mean()), "n": int(keep.sum()), "chance": 1 / 3}

@@ -1,0 +1,136 @@
+"""The ``components`` report (DnR): CSV/JSON tables and figures from merged explanation arrays."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from merc.errors import MercError
+from merc.explain import components as stats
+from merc.io_utils import atomic_write_json, atomic_write_text
+
+REQUIRED = ("label", "probs", "kl", "gold_drop", "components")
+
+
+def summarize_components(explanation: dict[str, Any], label_names: Sequence[str],
+                         probe_folds: int = 3) -> dict[str, Any]:
+    """All aggregate statistics of a merged ``components`` explanation (arrays, no files).
+
+    Returns a dict with ``component_names``, ``modalities``, ``per_class_kl`` ``[C, K]``,
+    ``per_class_gold_drop`` ``[C, K]``, ``class_counts`` ``[C]``, ``pairwise_kl`` ``[K, K]``,
+    ``modality_dominance`` ``[C, M]``, ``mean_kl`` / ``mean_gold_drop`` / ``fisher_ratio`` /
+    ``probe_accuracy`` ``[K]``, ``accuracy`` and, when the data plants it, ``interaction_agreement``.
+    """
+    per_utt, info = explanation["per_utterance"], explanation["info"]
+    missing = [k for k in REQUIRED if k not in per_utt]
+    if missing:
+        raise MercError(f"components explanation lacks {', '.join(missing)}; the method's explain() is incomplete")
+    names, mods = list(info["component_names"]), list(info["modalities"])
+    labels = np.asarray(per_utt["label"]).astype(np.int64)
+    kl, drop, comps = per_utt["kl"], per_utt["gold_drop"], per_utt["components"]
+    C = len(label_names)
+    labelled = labels >= 0
+    summary: dict[str, Any] = {
+        "component_names": names, "modalities": mods, "label_names": list(label_names),
+        "num_utterances": int(len(labels)), "num_labelled": int(labelled.sum()),
+        "class_counts": np.bincount(labels[labelled], minlength=C)[:C],
+        "accuracy": float((per_utt["probs"].argmax(1)[labelled] == labels[labelled]).mean()) if labelled.any()
+        else float("nan"),
+        "mean_kl": kl.mean(0), "mean_gold_drop": np.nanmean(drop[labelled], 0) if labelled.any() else
+        np.full(len(names), np.nan),
+        "per_class_kl": stats.per_class_mean(kl, labels, C),
+        "per_class_gold_drop": stats.per_class_mean(drop, labels, C),
+        "modality_dominance": stats.modality_dominance(kl, labels, names, mods, C),
+        "pairwise_kl": stats.pairwise_symmetric_kl(comps, float(info.get("explain_tau", 1.0))),
+        "fisher_ratio": np.asarray([stats.fisher_ratio(comps[:, k], labels) for k in range(len(names))]),
+        "probe_accuracy": np.asarray([stats.probe_accuracy(comps[:, k], labels, probe_folds)
+                                      for k in range(len(names))]),
+    }
+    if "meta:interaction" in per_utt:
+        summary["interaction_agreement"] = stats.interaction_agreement(kl, names, per_utt["meta:interaction"])
+    return summary
+
+
+def write_components_report(explanation: dict[str, Any], label_names: Sequence[str], out_dir: str | Path,
+                            plots: bool = True) -> dict[str, Any]:
+    """Write the tables, ``summary.json`` and figures of a ``components`` explanation to ``out_dir``.
+
+    Files: ``per_utterance.csv``, ``per_class_sensitivity.csv``, ``per_class_gold_drop.csv``,
+    ``pairwise_kl.csv``, ``modality_dominance.csv``, ``component_quality.csv``, ``summary.json``
+    and (with ``plots``) PNG figures. Returns the JSON-ready summary.
+    """
+    out = Path(out_dir)
+    s = summarize_components(explanation, label_names)
+    names, mods, classes = s["component_names"], s["modalities"], list(label_names)
+    per_utt = explanation["per_utterance"]
+    _write_csv(out / "per_utterance.csv", *_per_utterance_rows(per_utt, names, classes))
+    class_header = ["class", "n", *names]
+    for key, file in (("per_class_kl", "per_class_sensitivity.csv"), ("per_class_gold_drop", "per_class_gold_drop.csv")):
+        _write_csv(out / file, class_header, [[c, int(n), *_fmt(row)] for c, n, row in
+                                              zip(classes, s["class_counts"], s[key])])
+    _write_csv(out / "pairwise_kl.csv", ["component", *names], [[n, *_fmt(row)] for n, row in zip(names, s["pairwise_kl"])])
+    _write_csv(out / "modality_dominance.csv", ["class", *mods],
+               [[c, *_fmt(row)] for c, row in zip(classes, s["modality_dominance"])])
+    _write_csv(out / "component_quality.csv",
+               ["component", "mean_kl", "mean_gold_drop", "fisher_ratio", "probe_accuracy"],
+               [[n, *_fmt([a, b, c, d])] for n, a, b, c, d in
+                zip(names, s["mean_kl"], s["mean_gold_drop"], s["fisher_ratio"], s["probe_accuracy"])])
+    summary = _jsonable(s)
+    atomic_write_json(out / "summary.json", summary)
+    if plots:
+        from merc.explain.plots import plot_components_report
+
+        summary["figures"] = [p.name for p in plot_components_report(s, out)]
+    return summary
+
+
+def _per_utterance_rows(per_utt: dict[str, Any], names: list[str], classes: list[str]) -> tuple[list[str], list[list[Any]]]:
+    labels = np.asarray(per_utt["label"]).astype(np.int64)
+    probs = per_utt["probs"]
+    pred = probs.argmax(1)
+    meta_keys = sorted(k for k in per_utt if k.startswith("meta:"))
+    header = ["dialogue_id", "position", "label", "predicted", "p_predicted",
+              *[f"kl[{n}]" for n in names], *[f"gold_drop[{n}]" for n in names], *[k[5:] for k in meta_keys]]
+    dialogue = per_utt.get("dialogue_id", np.full(len(labels), ""))
+    position = per_utt.get("position", np.arange(len(labels)))
+    rows = []
+    for i in range(len(labels)):  # file writing, not a training hot path
+        rows.append([dialogue[i], int(position[i]), classes[labels[i]] if labels[i] >= 0 else "",
+                     classes[pred[i]], f"{probs[i, pred[i]]:.6g}", *_fmt(per_utt["kl"][i]),
+                     *_fmt(per_utt["gold_drop"][i]), *[_scalar(per_utt[k][i]) for k in meta_keys]])
+    return header, rows
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _fmt(values: Any) -> list[str]:
+    return ["" if not np.isfinite(v) else f"{float(v):.6g}" for v in np.asarray(values, dtype=np.float64)]
+
+
+def _scalar(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _jsonable(summary: dict[str, Any]) -> dict[str, Any]:
+    def conv(v: Any) -> Any:
+        if isinstance(v, np.ndarray):
+            return [conv(x) for x in v.tolist()] if v.ndim else conv(v.item())
+        if isinstance(v, list):
+            return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        if isinstance(v, (float, np.floating)):
+            return None if not np.isfinite(v) else float(v)
+        return v.item() if isinstance(v, np.generic) else v
+
+    return {k: conv(v) for k, v in summary.items()}

@@ -1,0 +1,253 @@
+"""``--method dnr``: Divide and Refine wrapped around any registered backbone (METHODS.md §1).
+
+The backbone is built with ``input_dims = {m: width of x̃_m}`` and never learns that DnR
+exists. Stage 1 (:meth:`DnRMethod.pre_fit`) pretrains and freezes the decomposer; stage 2 is
+the engine's ordinary training loop calling :meth:`DnRMethod.training_loss`, which trains the
+backbone only (:meth:`DnRMethod.param_groups`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from merc.backbones.base import Backbone, BackboneOutput, dialogue_index
+from merc.data.collate import Batch
+from merc.methods.base import FitContext, Method, MethodOutput
+from merc.methods.dnr.config import DnRConfig
+from merc.methods.dnr.decomposer import COMPONENT_KINDS, Components, Decomposer, DivideHeads
+from merc.methods.dnr.divide_losses import labelled_cross_entropy
+from merc.methods.dnr.divide_stage import default_trainer_factory, flat_features, run_divide
+from merc.methods.dnr.losses import info_nce
+from merc.methods.dnr.refine import (ORIGINAL, ViewSpec, component_drop_views, contrastive_views, pad_length,
+                                     refined_dim, select_dialogues, split_views, stack_views)
+from merc.registry import BACKBONES, METHODS
+
+#: ``(components, views, mask, speakers)``: views of one set of dialogues
+ViewGroup = tuple[dict[str, Components], list[ViewSpec], Tensor, Tensor]
+
+
+@METHODS.register("dnr")
+class DnRMethod(Method):
+    """DnR (Divide and Refine) around any backbone: explicit unique/redundant/synergy parts per modality.
+
+    Args:
+        input_dims: modality → raw feature dimension.
+        num_classes: number of classes ``C``.
+        num_speakers: maximum parties per dialogue.
+        backbone: registered backbone name (``merc backbones``).
+        backbone_options: keyword options of the backbone.
+        **options: :class:`~merc.methods.dnr.config.DnRConfig` fields (unknown names are errors).
+
+    Example::
+
+        method = METHODS.create("dnr", input_dims={"t": 768, "a": 512}, num_classes=6,
+                                backbone="mmgcn", divide_max_epochs=50)
+    """
+
+    explanation_kind = "components"
+
+    def __init__(self, input_dims: dict[str, int], num_classes: int, num_speakers: int = 2,
+                 backbone: str = "late_fusion", backbone_options: dict[str, Any] | None = None,
+                 **options: Any) -> None:
+        super().__init__(input_dims, num_classes, num_speakers)
+        self.config = DnRConfig.from_options(options)
+        c = self.config
+        self.decomposer = Decomposer(self.input_dims, c.dim)
+        self.divide_heads = DivideHeads(self.modalities, c.dim, num_classes, c.synergy_dropout)
+        width = refined_dim(c.dim, len(self.modalities), c.cross_features)
+        self.backbone: Backbone = BACKBONES.create(backbone, input_dims={m: width for m in self.modalities},
+                                                   num_classes=num_classes, num_speakers=num_speakers,
+                                                   **(backbone_options or {}))
+        # True once Divide has run; saved with the weights so a reloaded model stays frozen.
+        self.register_buffer("divided", torch.tensor(False))
+        self.register_load_state_dict_post_hook(lambda module, keys: module._sync_frozen())
+        self.views: list[ViewSpec] = [] if c.divide_only else contrastive_views(
+            self.modalities, c.masked_views, c.augment, c.sigmas)
+
+    # -- stage 1 ---------------------------------------------------------------------------
+    def pre_fit(self, context: FitContext) -> None:
+        """Divide: pretrain the decomposer on the training split, then freeze it."""
+        run_divide(self.decomposer, self.divide_heads, self.config, context.train_loader,
+                   context.trainer_factory, context.log)
+        self.freeze_decomposer()
+
+    def fit_divide(self, train_loader: Any, **trainer_overrides: Any) -> "DnRMethod":
+        """Run the Divide stage outside the engine (Python API); returns ``self``."""
+        run_divide(self.decomposer, self.divide_heads, self.config, train_loader,
+                   lambda stage, epochs, callbacks: default_trainer_factory(stage, epochs, callbacks,
+                                                                           **trainer_overrides))
+        self.freeze_decomposer()
+        return self
+
+    def freeze_decomposer(self) -> None:
+        """Eval mode and no gradients for the decomposer and its pretraining heads, for good."""
+        self.divided.fill_(True)
+        self._sync_frozen()
+
+    def _sync_frozen(self) -> None:
+        if bool(self.divided):
+            for module in (self.decomposer, self.divide_heads):
+                module.eval()
+                module.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "DnRMethod":
+        super().train(mode)
+        self._sync_frozen()  # a frozen decomposer stays in eval mode
+        return self
+
+    # -- stage 2 ---------------------------------------------------------------------------
+    def components(self, batch: Batch) -> dict[str, Components]:
+        """The frozen decomposer's parts of the real utterances (batch-major, ``labels_flat`` order)."""
+        with torch.no_grad():
+            return self.decomposer(flat_features(batch, self.modalities))
+
+    def run_views(self, components: dict[str, Components], views: list[ViewSpec],
+                  batch: Batch) -> list[BackboneOutput]:
+        """Backbone outputs of every view of ``batch``; one backbone call unless ``batch_views`` is off."""
+        return self.run_view_groups([(components, views, batch.mask, batch.speakers)])
+
+    def run_view_groups(self, groups: list[ViewGroup]) -> list[BackboneOutput]:
+        """Backbone outputs of every view of every group ``(components, views, mask, speakers)``, in order.
+
+        With ``batch_views`` (default) all views of all groups are stacked along the batch
+        dimension (padded to a common length) and the backbone runs once.
+        """
+        cross = self.config.cross_features
+        stacked = [(stack_views(c, views, cross, mask, speakers), len(views), int(mask.sum()))
+                   for c, views, mask, speakers in groups]
+        if not self.config.batch_views:
+            outs = []
+            for (feats, mask, speakers), V, n in stacked:
+                B = mask.shape[0] // V
+                for v in range(V):
+                    part = slice(v * B, (v + 1) * B)
+                    outs.append(self.backbone({m: x[part] for m, x in feats.items()}, mask[part], speakers[part]))
+            return outs
+        length = max(mask.shape[1] for (_, mask, _), _, _ in stacked)
+        feats = {m: torch.cat([pad_length(f[m], length) for (f, _, _), _, _ in stacked]) for m in self.modalities}
+        mask = torch.cat([pad_length(k, length) for (_, k, _), _, _ in stacked])
+        speakers = torch.cat([pad_length(s, length) for (_, _, s), _, _ in stacked])
+        out = self.backbone(feats, mask, speakers)
+        sizes = [V * n for _, V, n in stacked]
+        outs: list[BackboneOutput] = []
+        for g, (logits, reps, *mod) in enumerate(zip(out.logits.split(sizes), out.representation.split(sizes),
+                                                     *[x.split(sizes) for x in out.modality_logits.values()])):
+            V = stacked[g][1]
+            mod_views = [split_views(x, V) for x in mod]
+            for v, (lg, rp) in enumerate(zip(split_views(logits, V), split_views(reps, V))):
+                outs.append(BackboneOutput(lg, {m: x[v] for m, x in zip(out.modality_logits, mod_views)}, rp))
+        return outs
+
+    def forward(self, batch: Batch) -> MethodOutput:
+        """Prediction from the original view only."""
+        out = self.run_views(self.components(batch), [ORIGINAL], batch)[0]
+        return MethodOutput(out.logits, out.representation, {"modality_logits": out.modality_logits})
+
+    def training_loss(self, batch: Batch,
+                      class_weights: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor], MethodOutput]:
+        """``CE(original view) + refine_weight · L_ref`` (CE only with ``divide_only``)."""
+        components = self.components(batch)
+        groups: list[ViewGroup] = [(components, [ORIGINAL], batch.mask, batch.speakers)]
+        rows = None
+        if self.views:
+            group, rows = self.contrastive_group(components, batch)
+            groups.append(group)
+        outs = self.run_view_groups(groups)
+        original = outs[0]
+        ce = labelled_cross_entropy(original.logits, batch.labels_flat, class_weights)
+        output = MethodOutput(original.logits, original.representation,
+                              {"modality_logits": original.modality_logits})
+        if len(outs) == 1:
+            return ce, {"ce": ce.detach()}, output
+        anchor = original.representation if rows is None else original.representation[rows]
+        ref = self.refine_loss(anchor, {v.name: o.representation for v, o in zip(self.views, outs[1:])})
+        loss = ce + self.config.refine_weight * ref
+        return loss, {"ce": ce.detach(), "refine": ref.detach()}, output
+
+    def contrastive_group(self, components: dict[str, Components], batch: Batch) -> tuple[ViewGroup, Tensor | None]:
+        """The contrastive views over all dialogues, or over a random ``view_fraction`` of them.
+
+        Returns the view group and the ``[N]`` bool selection of the utterances it covers
+        (``None`` when it covers the whole batch).
+        """
+        B = batch.mask.shape[0]
+        k = min(B, max(2, math.ceil(self.config.view_fraction * B)))
+        if k >= B:
+            return (components, self.views, batch.mask, batch.speakers), None
+        keep = torch.randperm(B, device=batch.mask.device)[:k].sort().values
+        parts, mask, speakers = select_dialogues(components, batch.mask, batch.speakers, keep)
+        rows = torch.isin(dialogue_index(batch.mask), keep)
+        return (parts, self.views, mask, speakers), rows
+
+    def refine_loss(self, original: Tensor, views: dict[str, Tensor]) -> Tensor:
+        """L_ref = ½ Σ_m Σ_σ InfoNCE(z_mask_m, z_aug_σ) + Σ InfoNCE(z_aug_σi, z_aug_σi+1).
+
+        Without augmentation the masked views are contrasted with the original view instead.
+
+        Shapes:
+            - original: ``[N, d]``; views: name → ``[N, d]``; output: scalar
+        """
+        tau = self.config.tau
+        masked = [z for name, z in views.items() if name.startswith("mask:")]
+        augmented = [z for name, z in views.items() if name.startswith("aug:")]
+        anchors = augmented if augmented else [original]
+        total = original.new_zeros(())
+        if masked:
+            total = total + 0.5 * sum(info_nce(zm, za, tau) for zm in masked for za in anchors)
+        for z1, z2 in zip(augmented, augmented[1:]):
+            total = total + info_nce(z1, z2, tau)
+        return total
+
+    def param_groups(self, lr: float, weight_decay: float) -> list[dict[str, Any]]:
+        """Only the backbone trains in stage 2."""
+        return [{"params": [p for p in self.backbone.parameters() if p.requires_grad], "lr": lr,
+                 "weight_decay": weight_decay}]
+
+    # -- explanations ----------------------------------------------------------------------
+    def component_names(self) -> list[str]:
+        """``["t:U", "t:R", "t:S", "a:U", ...]`` in the order of every explanation array."""
+        return [f"{m}:{k}" for m in self.modalities for k in COMPONENT_KINDS]
+
+    @torch.no_grad()
+    def explain(self, batch: Batch) -> dict[str, Any]:
+        """Per-utterance component attributions (see docs/explanations.md).
+
+        Returns ``{"per_utterance": {...}, "info": {...}}`` where every per-utterance array has
+        ``N`` rows in ``labels_flat`` order: ``dialogue_id``, ``position``, ``label``, ``probs``
+        ``[N, C]``, ``kl`` ``[N, K]`` (KL(P_full ‖ P_without_c)), ``gold_drop`` ``[N, K]`` (NaN where
+        unlabelled), ``components`` ``[N, K, D]`` and ``meta:<key>`` for the batch's meta; ``K = 3M``.
+        """
+        was_training = self.training
+        self.eval()
+        comps = self.components(batch)
+        drops = component_drop_views(self.modalities)
+        outs = self.run_views(comps, [ORIGINAL, *drops], batch)
+        self.train(was_training)
+        log_full = torch.log_softmax(outs[0].logits, dim=-1)  # (N, C)
+        log_without = torch.stack([torch.log_softmax(o.logits, dim=-1) for o in outs[1:]], dim=1)  # (N, K, C)
+        kl = (log_full.exp().unsqueeze(1) * (log_full.unsqueeze(1) - log_without)).sum(-1)  # (N, K)
+        labels = batch.labels_flat
+        gold = labels.clamp(min=0)
+        p_gold_full = log_full.exp().gather(1, gold[:, None])  # (N, 1)
+        p_gold_without = log_without.exp().gather(2, gold[:, None, None].expand(-1, len(drops), 1)).squeeze(-1)
+        gold_drop = torch.where((labels >= 0)[:, None], p_gold_full - p_gold_without, torch.nan)
+        parts = torch.stack([comps[m].get(k) for m in self.modalities for k in COMPONENT_KINDS], dim=1)
+        lengths = batch.lengths.tolist()
+        per_utt: dict[str, Any] = {
+            "dialogue_id": np.repeat(np.asarray(batch.dialogue_ids, dtype=object), lengths),
+            "position": np.concatenate([np.arange(n) for n in lengths]),
+            "label": labels.cpu().numpy(), "probs": log_full.exp().cpu().numpy(),
+            "kl": kl.clamp(min=0).cpu().numpy(), "gold_drop": gold_drop.cpu().numpy(),
+            "components": parts.cpu().numpy(),
+        }
+        for key, value in batch.meta.items():
+            if isinstance(value, Tensor) and value.shape[:1] == labels.shape:
+                per_utt[f"meta:{key}"] = value.cpu().numpy()
+        info = {"component_names": self.component_names(), "modalities": list(self.modalities),
+                "explain_tau": self.config.explain_tau}
+        return {"per_utterance": per_utt, "info": info}

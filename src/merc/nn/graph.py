@@ -1,0 +1,280 @@
+"""Sparse per-dialogue graph builders for the graph backbones (METHODS.md §2).
+
+Every builder works on a padded batch (``mask [B, L]``) and returns one graph that is
+block-diagonal over the ``B`` dialogues: nodes of different dialogues are never connected.
+Graphs are edge lists (``edge_index [2, E]``, PyG convention: row 0 = source ``j``, row 1 =
+target ``i``; a message flows ``j → i``). Nothing is dense over the batch, there is no Python
+loop over utterances or dialogues and no cap on dialogue length; the only dense object is the
+per-dialogue similarity block ``[B, L, L]`` from which intra-modality edge weights are read.
+
+Node numbering follows the library's batch-major order: node ``n`` is the ``n``-th real
+utterance of ``x[mask]``. Multimodal graphs stack one such block per modality
+(modality-major): node ``k·N + n`` is utterance ``n`` in modality ``k``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from merc.errors import ConfigError
+
+COS_CLIP = 0.99999
+"""Cosine similarities are clipped to ``±COS_CLIP`` before ``arccos`` (MMGCN)."""
+
+
+@dataclass
+class Graph:
+    """A batch graph.
+
+    Attributes:
+        edge_index: ``[2, E]`` long, (source, target) node indices.
+        num_nodes: number of nodes ``V``.
+        edge_weight: ``[E]`` float edge weights, or None.
+        edge_type: ``[E]`` long relation types, or None.
+    """
+
+    edge_index: Tensor
+    num_nodes: int
+    edge_weight: Tensor | None = None
+    edge_type: Tensor | None = None
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.edge_index.shape[1])
+
+    def sparse_adjacency(self) -> "SparseAdjacency":
+        """The weighted adjacency as a :class:`SparseAdjacency` (edges must be unique, which
+        all builders here guarantee). Differentiable w.r.t. ``edge_weight``."""
+        weight = self.edge_weight if self.edge_weight is not None else \
+            torch.ones(self.num_edges, device=self.edge_index.device)
+        return SparseAdjacency(self.edge_index, weight, self.num_nodes)
+
+
+class SparseAdjacency:
+    """A weighted sparse adjacency ``A[target, source]`` whose product with dense features
+    is differentiable w.r.t. both the features and the edge weights — without the dense
+    ``[V, V]`` gradient PyTorch's sparse backward materialises: ``∂L/∂w`` is a sampled
+    dense-dense product on the sparsity pattern (``torch.sparse.sampled_addmm``), ``∂L/∂X``
+    a product with the transposed CSR matrix.
+
+    Args:
+        edge_index: ``[2, E]`` (source, target), unique edges.
+        weight: ``[E]`` edge weights.
+        num_nodes: ``V``.
+
+    Shapes:
+        - ``adjacency @ x``: ``[V, d]`` → ``[V, d]``
+    """
+
+    def __init__(self, edge_index: Tensor, weight: Tensor, num_nodes: int) -> None:
+        self.source, self.target = edge_index[0], edge_index[1]
+        self.weight = weight
+        self.num_nodes = num_nodes
+        V = num_nodes
+        # structure of A (rows = targets) and of Aᵀ (rows = sources), computed once per graph
+        self._by_target = torch.argsort(self.target * V + self.source)
+        self._by_source = torch.argsort(self.source * V + self.target)
+        self._target_ptr = _pointers(self.target, V)
+        self._source_ptr = _pointers(self.source, V)
+        self._target_cols = self.source[self._by_target]
+        self._source_cols = self.target[self._by_source]
+        self._structure: Tensor | None = None
+
+    @property
+    def structure(self) -> Tensor:
+        """``A`` as a constant sparse CSR tensor (built once; what PyG's ``propagate`` is handed)."""
+        if self._structure is None:
+            self._structure = self.csr()
+        return self._structure
+
+    def csr(self, weight: Tensor | None = None, transpose: bool = False) -> Tensor:
+        """``A`` (or ``Aᵀ``) as a torch sparse CSR tensor with ``weight`` (default: detached own)."""
+        w = (self.weight if weight is None else weight).detach()
+        order, ptr, cols = ((self._by_source, self._source_ptr, self._source_cols) if transpose
+                            else (self._by_target, self._target_ptr, self._target_cols))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+            return torch.sparse_csr_tensor(ptr, cols, w[order], (self.num_nodes, self.num_nodes),
+                                           check_invariants=False)
+
+    def to_dense(self) -> Tensor:
+        """Dense ``[V, V]`` (for tests and inspection only)."""
+        return self.csr().to_dense()
+
+    def __matmul__(self, x: Tensor) -> Tensor:
+        return _AdjacencyMatmul.apply(self.weight, x, self)
+
+
+def _pointers(index: Tensor, size: int) -> Tensor:
+    counts = torch.bincount(index, minlength=size)
+    return torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+
+
+class _AdjacencyMatmul(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight: Tensor, x: Tensor, adjacency: SparseAdjacency) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(weight, x)
+        ctx.adjacency = adjacency
+        return adjacency.csr(weight) @ x
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        weight, x = ctx.saved_tensors
+        adjacency: SparseAdjacency = ctx.adjacency
+        grad_weight = grad_x = None
+        if ctx.needs_input_grad[1]:
+            grad_x = adjacency.csr(weight, transpose=True) @ grad_out
+        if ctx.needs_input_grad[0]:
+            # ∂L/∂A_ij = <∂L/∂out_i, x_j> on the sparsity pattern only (sampled dense-dense product)
+            sampled = torch.sparse.sampled_addmm(adjacency.structure, grad_out, x.t(), beta=0.0)
+            grad_weight = torch.empty_like(weight)
+            grad_weight[adjacency._by_target] = sampled.values()
+        return grad_weight, grad_x, None
+
+
+def node_index(mask: Tensor) -> Tensor:
+    """``[B, L]`` flat batch-major index of each real utterance (``-1`` at padding)."""
+    flat = torch.cumsum(mask.reshape(-1).long(), 0).reshape(mask.shape) - 1
+    return torch.where(mask, flat, torch.full_like(flat, -1))
+
+
+def angular_similarity(cos: Tensor) -> Tensor:
+    """MMGCN edge weight ``1 − arccos(clip(cos, ±0.99999)) / π`` (in ``(0, 1)``)."""
+    return 1.0 - torch.arccos(cos.clamp(-COS_CLIP, COS_CLIP)) / math.pi
+
+
+def symmetric_normalize(edge_index: Tensor, edge_weight: Tensor, num_nodes: int) -> Tensor:
+    """Edge weights of ``D^-1/2 A D^-1/2`` with ``D_ii = Σ_j A_ij`` (degree over targets).
+
+    Args:
+        edge_index: ``[2, E]`` (source, target).
+        edge_weight: ``[E]`` non-negative weights of ``A``.
+        num_nodes: ``V``.
+
+    Shapes:
+        - output: ``[E]``
+    """
+    target = edge_index[1]
+    degree = torch.zeros(num_nodes, dtype=edge_weight.dtype, device=edge_weight.device)
+    degree = degree.index_add(0, target, edge_weight)
+    inv_sqrt = degree.clamp_min(1e-12).pow(-0.5)
+    return inv_sqrt[edge_index[0]] * edge_weight * inv_sqrt[target]
+
+
+def multimodal_graph(features: Sequence[Tensor], mask: Tensor, cross_modal_weight: float = 1.0,
+                     normalize: bool = True) -> Graph:
+    """MMGCN's multimodal utterance graph (Hu et al., ACL 2021).
+
+    One node per (utterance, modality). Edges:
+
+    - intra-modality: every ordered pair of utterances of the same dialogue, self-loops
+      included;
+    - cross-modality: the nodes of the same utterance in two different modalities (both
+      directions), weight multiplied by ``cross_modal_weight``.
+
+    Edge weight ``A_ij = 1 − arccos(clip(cos(x_i, x_j), ±0.99999)) / π``, then (by default)
+    symmetric normalisation ``D^-1/2 A D^-1/2``. Everything is differentiable w.r.t.
+    ``features``.
+
+    Args:
+        features: one ``[B, L, d]`` tensor per modality (the same ``d`` for all when there is
+            more than one modality: cross-modal weights compare the two nodes' features).
+        mask: ``[B, L]`` bool, True at real utterances.
+        cross_modal_weight: multiplier of cross-modality edge weights (1.0 in the paper).
+        normalize: apply ``D^-1/2 A D^-1/2``.
+
+    Shapes:
+        - output: :class:`Graph` with ``V = M·N`` nodes (modality-major, batch-major within a
+          modality), ``E = M·Σ_b L_b² + M(M−1)·N`` edges and ``edge_weight [E]``.
+    """
+    if not features:
+        raise ConfigError("multimodal_graph needs at least one modality's features")
+    dims = {x.shape[-1] for x in features}
+    if len(features) > 1 and len(dims) != 1:
+        raise ConfigError(f"multimodal_graph: modality features must share one width, got {sorted(dims)}")
+    M = len(features)
+    idx = node_index(mask)  # (B, L)
+    N = int(mask.sum())
+    pairs = (mask.unsqueeze(2) & mask.unsqueeze(1)).nonzero(as_tuple=True)  # (b, i, j), target i ← source j
+    b, i, j = pairs
+    target, source = idx[b, i], idx[b, j]
+    units = [F.normalize(x, dim=-1) for x in features]  # (B, L, d) each
+
+    sources, targets, weights = [], [], []
+    for k, u in enumerate(units):  # loop over modalities (≤ 3), not utterances
+        cos = torch.bmm(u, u.transpose(1, 2))  # (B, L, L), per dialogue
+        sources.append(source + k * N)
+        targets.append(target + k * N)
+        weights.append(angular_similarity(cos[b, i, j]))
+    flat = [u[mask] for u in units]  # (N, d) each
+    nodes = torch.arange(N, device=mask.device)
+    for k in range(M):
+        for q in range(M):
+            if k == q:
+                continue
+            cos = (flat[k] * flat[q]).sum(-1)  # (N,)
+            sources.append(nodes + q * N)
+            targets.append(nodes + k * N)
+            weights.append(angular_similarity(cos) * cross_modal_weight)
+    edge_index = torch.stack([torch.cat(sources), torch.cat(targets)])
+    edge_weight = torch.cat(weights)
+    if normalize:
+        edge_weight = symmetric_normalize(edge_index, edge_weight, M * N)
+    return Graph(edge_index, M * N, edge_weight=edge_weight)
+
+
+def num_relations(num_speakers: int) -> int:
+    """DialogueGCN's relation count ``2·S²`` (speaker of target × speaker of source × direction)."""
+    return 2 * num_speakers * num_speakers
+
+
+def window_graph(mask: Tensor, speakers: Tensor, window_past: int = 10, window_future: int = 10,
+                 num_speakers: int = 2) -> Graph:
+    """DialogueGCN's windowed relational graph (Ghosal et al., EMNLP 2019).
+
+    Utterance ``i`` receives an edge from every utterance ``j`` of its dialogue with
+    ``i − window_past ≤ j ≤ i + window_future`` (self-loop included). A negative window means
+    unbounded on that side. The relation type of edge ``j → i`` is::
+
+        edge_type = 2 · (S · speaker_i + speaker_j) + (1 if j > i else 0)
+
+    i.e. (speaker of the target, speaker of the source, source in the future or not): ``2·S²``
+    relations; the self-loop counts as "not future". Speaker indices ≥ ``S`` are clipped to
+    ``S − 1``.
+
+    Args:
+        mask: ``[B, L]`` bool.
+        speakers: ``[B, L]`` long party index of each utterance within its dialogue.
+        window_past: ``wp`` (10 in the paper).
+        window_future: ``wf`` (10 in the paper).
+        num_speakers: ``S``.
+
+    Shapes:
+        - output: :class:`Graph` with ``V = N`` nodes; edges grouped by target in batch-major
+          order, sources ascending within a target; ``edge_type [E]``.
+    """
+    B, L = mask.shape
+    device = mask.device
+    wp = L - 1 if window_past < 0 else min(window_past, max(L - 1, 0))
+    wf = L - 1 if window_future < 0 else min(window_future, max(L - 1, 0))
+    lengths = mask.sum(1)  # (B,)
+    starts = torch.cumsum(lengths, 0) - lengths  # (B,)
+    dialogue = torch.arange(B, device=device).unsqueeze(1).expand(B, L)[mask]  # (N,)
+    position = torch.arange(L, device=device).unsqueeze(0).expand(B, L)[mask]  # (N,)
+    spk = speakers[mask].clamp(0, num_speakers - 1)  # (N,)
+    N = position.shape[0]
+    offsets = torch.arange(-wp, wf + 1, device=device)  # (K,)
+    neighbour = position.unsqueeze(1) + offsets.unsqueeze(0)  # (N, K)
+    valid = (neighbour >= 0) & (neighbour < lengths[dialogue].unsqueeze(1))
+    target = torch.arange(N, device=device).unsqueeze(1).expand_as(neighbour)[valid]
+    source = (starts[dialogue].unsqueeze(1) + neighbour)[valid]
+    future = offsets.unsqueeze(0).expand_as(neighbour)[valid] > 0
+    edge_type = 2 * (num_speakers * spk[target] + spk[source]) + future.long()
+    return Graph(torch.stack([source, target]), N, edge_type=edge_type)

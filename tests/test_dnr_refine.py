@@ -1,0 +1,178 @@
+"""Refine: refined-input widths, cross terms without leaks, views, one backbone call per step, ablations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from _dnr_helpers import DIMS, NUM_CLASSES, make_batch
+
+from merc.methods.dnr.decomposer import Components
+from merc.methods.dnr.refine import (ORIGINAL, ViewSpec, component_drop_views, contrastive_views, refined_dim,
+                                     refined_inputs, split_views, stack_views)
+from merc.registry import METHODS
+
+
+def parts(mods: str, n: int = 4, d: int = 3, seed: int = 0) -> dict[str, Components]:
+    g = torch.Generator().manual_seed(seed)
+    return {m: Components(*(torch.randn(n, d, generator=g) for _ in range(3))) for m in mods}
+
+
+@pytest.mark.parametrize("mods,cross,width", [("tav", True, 7), ("ta", True, 5), ("t", True, 3), ("tav", False, 3)])
+def test_refined_width(mods: str, cross: bool, width: int) -> None:
+    x = refined_inputs(parts(mods), cross)
+    assert refined_dim(3, len(mods), cross) == 3 * width
+    assert all(v.shape == (4, 3 * width) for v in x.values())
+
+
+def test_refined_layout_tav() -> None:
+    c = parts("tav")
+    x = refined_inputs(c, True)["t"]
+    t, a, v = c["t"], c["a"], c["v"]
+    expected = torch.cat([t.u, t.r, t.s, t.u - a.u, t.u * a.u, t.u - v.u, t.u * v.u], dim=-1)
+    torch.testing.assert_close(x, expected)
+
+
+def test_cross_terms_never_use_an_absent_modality() -> None:
+    full = parts("tav")
+    subset = {m: full[m] for m in "ta"}
+    x = refined_inputs(subset, True)
+    t, a = full["t"], full["a"]
+    torch.testing.assert_close(x["t"], torch.cat([t.u, t.r, t.s, t.u - a.u, t.u * a.u], dim=-1))
+    # changing the absent modality's parts cannot change anything
+    full["v"] = Components(full["v"].u * 100, full["v"].r, full["v"].s)
+    torch.testing.assert_close(refined_inputs({m: full[m] for m in "ta"}, True)["t"], x["t"])
+
+
+def test_masked_view_keeps_only_its_modality() -> None:
+    c = parts("tav")
+    full = refined_inputs(c, True)
+    masked = refined_inputs(c, True, ViewSpec("mask:a", keep=("a",)))
+    torch.testing.assert_close(masked["a"], full["a"])
+    assert masked["t"].abs().sum() == 0 and masked["v"].abs().sum() == 0
+
+
+def test_augmented_view_perturbs_only_r() -> None:
+    c = parts("tav", n=2000, d=3)
+    full = refined_inputs(c, True)
+    torch.manual_seed(0)
+    aug = refined_inputs(c, True, ViewSpec("aug:0.2", sigma=0.2))
+    D = 3
+    for m in "tav":
+        delta = aug[m] - full[m]
+        assert delta[:, :D].abs().max() == 0  # u untouched
+        assert delta[:, 2 * D:].abs().max() == 0  # s and cross terms untouched
+        assert delta[:, D:2 * D].std().item() == pytest.approx(0.2, rel=0.05)  # r + σ·ε
+
+
+def test_dropping_u_zeroes_its_cross_terms_everywhere() -> None:
+    c = parts("tav")
+    x = refined_inputs(c, True, ViewSpec("drop:a:U", drop=(("a", "U"),)))
+    D = 3
+    assert x["a"][:, :D].abs().sum() == 0 and x["a"][:, 3 * D:].abs().sum() == 0
+    assert x["t"][:, 3 * D:5 * D].abs().sum() == 0  # t's cross terms with a
+    torch.testing.assert_close(x["t"][:, 5 * D:], refined_inputs(c, True)["t"][:, 5 * D:])  # with v: kept
+    r = refined_inputs(c, True, ViewSpec("drop:t:R", drop=(("t", "R"),)))
+    assert r["t"][:, D:2 * D].abs().sum() == 0
+    torch.testing.assert_close(r["a"], refined_inputs(c, True)["a"])
+
+
+def test_view_lists() -> None:
+    assert [v.name for v in contrastive_views(["t", "a"], True, True, [0.2, 0.1])] == \
+        ["mask:t", "mask:a", "aug:0.2", "aug:0.1"]
+    assert [v.name for v in contrastive_views(["t", "a"], False, True, [0.2, 0.1])] == ["aug:0.2", "aug:0.1"]
+    assert [v.name for v in contrastive_views(["t", "a"], True, False, [0.2])] == ["mask:t", "mask:a"]
+    assert len(component_drop_views(["t", "a", "v"])) == 9
+
+
+def test_stack_and_split_views_round_trip() -> None:
+    batch = make_batch([2, 5, 3], marker=True)
+    n = batch.num_utterances
+    c = {m: Components(*(batch.features[m][batch.mask][:, :1].repeat(1, 2) for _ in range(3))) for m in DIMS}
+    views = [ORIGINAL, ViewSpec("mask:t", keep=("t",)), ViewSpec("drop:a:S", drop=(("a", "S"),))]
+    feats, mask, speakers = stack_views(c, views, True, batch.mask, batch.speakers)
+    assert feats["t"].shape[0] == 3 * batch.mask.shape[0] and mask.shape == feats["t"].shape[:2]
+    rows = split_views(feats["t"][mask], 3)
+    for v, view in enumerate(views):
+        torch.testing.assert_close(rows[v], refined_inputs(c, True, view)["t"])
+    assert torch.equal(speakers[: len(batch.mask)], batch.speakers)
+    assert n == rows[0].shape[0]
+
+
+def count_backbone_calls(method) -> list[int]:  # type: ignore[no-untyped-def]
+    calls = [0]
+    method.backbone.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+def build(**options):  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    return METHODS.create("dnr", input_dims=DIMS, num_classes=NUM_CLASSES, num_speakers=2, backbone="late_fusion",
+                          backbone_options={"hidden": 8, "heads": 2}, dim=4, **options)
+
+
+def test_one_backbone_call_per_training_step() -> None:
+    method = build()
+    calls = count_backbone_calls(method)
+    batch = make_batch([3, 6, 2])
+    loss, terms, out = method.training_loss(batch)
+    assert calls[0] == 1
+    assert set(terms) == {"ce", "refine"}
+    assert out.logits.shape == (11, NUM_CLASSES)
+    loss.backward()
+    assert calls[0] == 1
+    method.explain(batch)
+    assert calls[0] == 2  # explanations also run all 10 views in one call
+
+
+def test_separate_view_calls_match_reference_cost_model() -> None:
+    method = build(batch_views=False)
+    calls = count_backbone_calls(method)
+    method.training_loss(make_batch([3, 6, 2]))
+    assert calls[0] == 6  # original + 3 masked + 2 augmented, as the reference does
+
+
+def test_stacked_and_separate_views_give_the_same_prediction() -> None:
+    batch = make_batch([3, 6, 2])
+    a, b = build().eval(), build(batch_views=False).eval()
+    b.load_state_dict(a.state_dict())
+    torch.testing.assert_close(a(batch).logits, b(batch).logits)
+    ea, eb = a.explain(batch)["per_utterance"], b.explain(batch)["per_utterance"]
+    torch.testing.assert_close(torch.as_tensor(ea["kl"]), torch.as_tensor(eb["kl"]), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("options,terms,views", [
+    ({"divide_only": True}, {"ce"}, []),
+    ({"masked_views": False}, {"ce", "refine"}, ["aug:0.2", "aug:0.1"]),
+    ({"augment": False}, {"ce", "refine"}, ["mask:t", "mask:a", "mask:v"]),
+    ({"masked_views": False, "augment": False}, {"ce"}, []),
+    ({"cross_features": False}, {"ce", "refine"}, ["mask:t", "mask:a", "mask:v", "aug:0.2", "aug:0.1"]),
+])
+def test_ablation_switches(options: dict, terms: set, views: list) -> None:
+    method = build(**options)
+    assert [v.name for v in method.views] == views
+    width = 3 * 4 if options.get("cross_features") is False else 7 * 4
+    assert method.backbone.input_dims == {m: width for m in DIMS}
+    _, got, _ = method.training_loss(make_batch([4, 2]))
+    assert set(got) == terms
+
+
+def test_refine_loss_formula() -> None:
+    method = build()
+    torch.manual_seed(1)
+    z = {k: torch.randn(7, 5) for k in ["original", "mask:t", "mask:a", "mask:v", "aug:0.2", "aug:0.1"]}
+    from merc.methods.dnr.losses import info_nce
+
+    expected = 0.5 * sum(info_nce(z[m], z[a], 0.7) for m in ["mask:t", "mask:a", "mask:v"]
+                         for a in ["aug:0.2", "aug:0.1"]) + info_nce(z["aug:0.2"], z["aug:0.1"], 0.7)
+    got = method.refine_loss(z["original"], {k: v for k, v in z.items() if k != "original"})
+    assert got.item() == pytest.approx(expected.item(), rel=1e-6)
+    no_aug = method.refine_loss(z["original"], {k: z[k] for k in ["mask:t", "mask:a"]})
+    assert no_aug.item() == pytest.approx(0.5 * (info_nce(z["mask:t"], z["original"], 0.7)
+                                                 + info_nce(z["mask:a"], z["original"], 0.7)).item(), rel=1e-6)
+
+
+def test_training_loss_weights_refine_term() -> None:
+    method = build(refine_weight=0.1).eval()  # eval: no dropout, but views still use noise
+    torch.manual_seed(3)
+    loss, terms, _ = method.training_loss(make_batch([5, 3]))
+    assert loss.item() == pytest.approx((terms["ce"] + 0.1 * terms["refine"]).item(), rel=1e-5)
