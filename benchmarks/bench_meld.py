@@ -53,13 +53,26 @@ def shared_data_dir() -> Path:
     return Path(env) if env else REPO.parent / "shared" / "data"
 
 
-def load_features(name: str, data_dir: Path, cache_dir: str | None, progress: bool) -> Any:
+def load_features(name: str, data_dir: Path, cache_dir: str | None, progress: bool, features: str = "minilm") -> Any:
+    """The dataset with text features ``features``: one extractor name, or several joined by
+    ``+`` whose utterance vectors are concatenated (e.g. ``minilm+wordllama``: 384 + 256 = 640-d)."""
+    import dataclasses
+
     from merc.data.loading import open_dataset
+    from merc.data.schema import DialogueDataset
     from merc.features import FeatureCache, build_extractors, extract_features
 
     raw = open_dataset(name, path=str(data_dir / name))
-    return extract_features(raw, build_extractors({"t": "minilm"}), FeatureCache(cache_dir, progress=progress),
-                            progress=progress)
+    cache = FeatureCache(cache_dir, progress=progress)
+    parts = [extract_features(raw, build_extractors({"t": extractor}), cache, progress=progress)
+             for extractor in features.split("+")]
+    if len(parts) == 1:
+        return parts[0]
+    dialogues = [dataclasses.replace(d, features={"t": np.concatenate([part.dialogues[i].features["t"] for part in parts],
+                                                                      axis=1)})
+                 for i, d in enumerate(parts[0].dialogues)]
+    return DialogueDataset(raw.name, dialogues, list(raw.label_names), dict(raw.splits), raw.source,
+                           {**parts[0].meta, "text_features": features})
 
 
 def standardize(dataset: Any) -> Any:

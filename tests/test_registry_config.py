@@ -65,6 +65,8 @@ def test_user_options_win_over_bundled_defaults():
 
 def _bundled(kind: str) -> list[str]:
     root = resources.files("merc") / "configs" / kind
+    if not root.is_dir():
+        return []
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
 
 
@@ -89,3 +91,32 @@ def test_every_bundled_method_yaml_is_accepted(name):
 def test_every_bundled_experiment_yaml_validates(name):
     root = resources.files("merc") / "configs" / "experiments" / f"{name}.yaml"
     ExperimentConfig.from_dict(yaml.safe_load(root.read_text()))
+
+
+def _readme_main_command() -> list[str]:
+    from pathlib import Path
+    import shlex
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    if not readme.is_file():
+        pytest.skip("README.md not beside the tests (installed package run)")
+    line = next(l for l in readme.read_text(encoding="utf-8").splitlines() if "&& merc train" in l)
+    return shlex.split(line.split("&& merc train", 1)[1])
+
+
+def test_readme_main_command_is_the_bundled_main_experiment():
+    from merc.cli import build_parser
+    from merc.commands.train import config_from_args
+
+    parser = build_parser()
+    from_readme = config_from_args(parser.parse_args(["train", *_readme_main_command()]))
+    bundled = config_from_args(parser.parse_args(["train", "--config", "main"]))
+    assert from_readme == bundled
+    assert (bundled.model.method, bundled.model.backbone, bundled.data.dataset) == ("dnr", "mmgcn", "synthetic-iemocap")
+
+
+def test_unknown_bundled_experiment_lists_the_choices():
+    from merc.config import load_experiment_yaml
+
+    with pytest.raises(ConfigError, match="bundled: .*main"):
+        load_experiment_yaml("no-such-experiment")

@@ -238,6 +238,34 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return path, parsed
 
 
+def bundled_experiments() -> list[str]:
+    """Names of the experiment configs shipped with merc (usable as ``--config NAME``)."""
+    root = resources.files("merc") / "configs" / "experiments"
+    if not root.is_dir():
+        return []
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_experiment_yaml(path_or_name: str | Path) -> tuple[dict[str, Any], str]:
+    """Read ``--config``: a YAML file, or the name of a bundled experiment (e.g. ``main``).
+
+    Returns the raw mapping and a description of its source for error messages.
+    """
+    p = Path(path_or_name)
+    if p.exists() or p.suffix in (".yaml", ".yml") or len(p.parts) > 1:
+        return load_yaml(p), str(p)
+    name = str(path_or_name)
+    ref = resources.files("merc") / "configs" / "experiments" / f"{name}.yaml"
+    if not ref.is_file():
+        choices = ", ".join(bundled_experiments()) or "none"
+        raise ConfigError(f"--config {name}: no such file and no bundled experiment of that name "
+                          f"(bundled: {choices}); pass a path to a YAML file")
+    data = yaml.safe_load(ref.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"bundled experiment {name}.yaml is not a mapping")
+    return data, f"bundled experiment '{name}'"
+
+
 def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """Set dotted ``key=value`` overrides into a nested dict (validated later by the dataclasses)."""
     for item in overrides:

@@ -24,7 +24,8 @@ _FLAG_KEYS: dict[str, tuple[str, str]] = {
 
 def add_experiment_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``train`` and ``sweep``: a YAML config plus explicit overrides."""
-    p.add_argument("--config", metavar="YAML", help="experiment config file (sections data, model, trainer, output)")
+    p.add_argument("--config", metavar="YAML", help="experiment config: a YAML file (sections data, model, trainer, output) or the name "
+                        "of a bundled experiment, e.g. 'main' (the README's main job)")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", help="catalog name (see 'merc datasets') or path to a data file")
     g.add_argument("--data-path", dest="data_path", metavar="PATH", help="local files for a catalog dataset")
@@ -66,9 +67,12 @@ def add_experiment_options(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """Defaults < ``--config`` YAML < explicit flags < ``-o`` overrides; validated."""
-    from merc.config import ExperimentConfig, apply_overrides, load_yaml
+    from merc.config import ExperimentConfig, apply_overrides, load_experiment_yaml
 
-    raw: dict[str, Any] = load_yaml(args.config) if args.config else {}
+    raw: dict[str, Any] = {}
+    source = "command line"
+    if args.config:
+        raw, source = load_experiment_yaml(args.config)
     for dest, (section, key) in _FLAG_KEYS.items():
         value = getattr(args, dest, None)
         if value is not None:
@@ -76,7 +80,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     if args.no_progress:
         raw.setdefault("trainer", {})["progress"] = False
     apply_overrides(raw, args.overrides)
-    return ExperimentConfig.from_dict(raw, source=args.config or "command line")
+    return ExperimentConfig.from_dict(raw, source=source)
 
 
 def _run(args: argparse.Namespace) -> int:

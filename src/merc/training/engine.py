@@ -78,6 +78,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*number of training batches.*")
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # resumed runs reuse their dirs
+    warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # frozen DnR decomposer
 
 
 def architecture_for(config: ExperimentConfig, dataset: DialogueDataset) -> dict[str, Any]:

@@ -25,6 +25,16 @@ from merc.training.distributed import is_global_zero
 from merc.training.engine import LEGACY_LABEL, RunResult, train_run
 
 
+def describe_model(config: ExperimentConfig) -> str:
+    """``dnr + mmgcn``, ``mmgcn`` (method none) or ``drkf`` (no backbone) for log lines."""
+    method, backbone = config.model.method, config.model.backbone
+    if method == "none":
+        return backbone
+    if method == "drkf":
+        return method
+    return f"{method} + {backbone}"
+
+
 @dataclass
 class ExperimentResult:
     """All seeds of one experiment.
@@ -66,7 +76,7 @@ def run_experiment(config: ExperimentConfig, dataset: DialogueDataset | None = N
         save_yaml(config.to_dict(), out / "config.yaml")
     runs: list[RunResult] = []
     for seed in config.trainer.seeds:
-        log(f"[merc] seed {seed}: training {config.model.method}/{config.model.backbone} on {dataset.name} "
+        log(f"[merc] seed {seed}: training {describe_model(config)} on {dataset.name} "
             f"({''.join(config.data.modalities)})")
         run = train_run(config, seed, dataset, out / f"seed_{seed}")
         test = run.metrics.get("test", run.metrics["dev"])
