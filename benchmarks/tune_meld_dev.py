@@ -32,7 +32,7 @@ import bench_meld  # noqa: E402
 def without_test(dataset: Any) -> Any:
     from merc.data.schema import DialogueDataset
 
-    splits = {k: v for k, v in dataset.splits.items() if k != "test"}
+    splits = {k: (v if k != "test" else []) for k, v in dataset.splits.items()}
     keep = set(splits["train"]) | set(splits["dev"])
     return DialogueDataset(dataset.name, [d for d in dataset.dialogues if d.id in keep], list(dataset.label_names),
                            splits, dataset.source, dict(dataset.meta))

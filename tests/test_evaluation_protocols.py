@@ -95,3 +95,35 @@ def test_generic_run_uses_meta_groups(tmp_path: Path) -> None:
                                      train_fn=lambda c, s, data, o: SimpleNamespace(metrics={"test": {
                                          "ua": 1.0, "wa": 2.0, "weighted_f1": 3.0, "accuracy": 2.0}}))
     assert sorted(result.per_fold) == ["speaker_groupA", "speaker_groupB"]
+
+
+def test_synthetic_sessions_follow_iemocap_layout() -> None:
+    from merc.registry import DATASETS
+
+    data = DATASETS.create("synthetic-small", seed=0, sessions=3)
+    by_split = {s: {group_of(d) for d in data.split(s)} for s in data.splits}
+    assert by_split["test"] == {"3"}
+    assert by_split["train"] == {"1", "2"}
+    first = data.split("train")[0]
+    assert np.all(first.meta["session"] == first.meta["session"][0])  # one session per dialogue
+
+
+def test_cli_protocol_runs_every_fold_and_never_selects_on_test(tmp_path: Path) -> None:
+    from merc.cli import main
+
+    out = tmp_path / "logo"
+    assert main(["train", "--dataset", "synthetic-small", "-o", "data.options.sessions=3", "--protocol",
+                 "leave-one-group-out", "--epochs", "1", "--seeds", "0", "--out", str(out), "--no-progress"]) == 0
+    report = json.loads((out / "protocol.json").read_text())
+    assert [r["group"] for r in report["runs"]] == ["1", "2", "3"]
+    assert report["selection"] == "validation split inside each training fold"
+    assert set(report["summary"]) == {"ua", "wa", "weighted_f1"}
+    assert (out / "protocol.md").read_text().count("session") >= 3
+
+
+def test_cli_rejects_an_unknown_protocol(capsys: pytest.CaptureFixture[str]) -> None:
+    from merc.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--protocol", "kfold"])
+    assert exc.value.code == 2

@@ -24,6 +24,9 @@ import yaml
 from merc.errors import ConfigError
 
 
+PROTOCOLS = ("split", "leave-one-group-out", "iemocap4-loso")
+
+
 @dataclass
 class DataConfig:
     """Which data to train on and how to batch it."""
@@ -46,8 +49,17 @@ class DataConfig:
     """Opt in to replacing NaN/inf features by 0 (reported) instead of refusing the data."""
     options: dict[str, Any] = field(default_factory=dict)
     """Extra keyword options for the dataset builder (e.g. synthetic sizes)."""
+    protocol: str = "split"
+    """``split``: the dataset's train/dev/test split. ``leave-one-group-out``: one fold per
+    value of ``group_key`` (tested once, validation carved from the other groups).
+    ``iemocap4-loso``: DRKF's protocol — IEMOCAP-6 labels merged to IEMOCAP-4, then
+    leave-one-session-out (docs/drkf.md)."""
+    group_key: str = "session"
+    """Dialogue meta key naming the group of a leave-one-group-out protocol."""
 
     def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"data.protocol must be one of {', '.join(PROTOCOLS)}, got '{self.protocol}'")
         if not self.modalities or set(self.modalities) - set("tav") or len(set(self.modalities)) != len(self.modalities):
             raise ConfigError(f"data.modalities must be a non-empty subset of 'tav' without repeats, got '{self.modalities}'")
         if not 0.0 < self.dev_fraction < 1.0:

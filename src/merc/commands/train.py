@@ -11,7 +11,7 @@ from merc.cli import add_command
 _FLAG_KEYS: dict[str, tuple[str, str]] = {
     "dataset": ("data", "dataset"), "data_path": ("data", "path"), "format": ("data", "format"),
     "modalities": ("data", "modalities"), "batch_size": ("data", "batch_size"), "dev_seed": ("data", "dev_seed"),
-    "clean": ("data", "clean"),
+    "clean": ("data", "clean"), "protocol": ("data", "protocol"), "group_key": ("data", "group_key"),
     "method": ("model", "method"), "backbone": ("model", "backbone"),
     "epochs": ("trainer", "max_epochs"), "lr": ("trainer", "lr"), "patience": ("trainer", "patience"),
     "seeds": ("trainer", "seeds"), "class_weights": ("trainer", "class_weights"),
@@ -33,6 +33,11 @@ def add_experiment_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--modalities", help="subset of t (text), a (audio), v (visual), e.g. 'ta'")
     g.add_argument("--batch-size", dest="batch_size", type=int, help="dialogues per batch")
     g.add_argument("--dev-seed", dest="dev_seed", type=int, help="seed of the dev carve-out when no official dev split")
+    g.add_argument("--protocol", choices=("split", "leave-one-group-out", "iemocap4-loso"),
+                   help="evaluation protocol: the dataset's split (default), leave-one-group-out folds "
+                        "(see --group-key), or DRKF's IEMOCAP-4 leave-one-session-out")
+    g.add_argument("--group-key", dest="group_key", metavar="KEY",
+                   help="dialogue meta key of the groups for leave-one-group-out (default: session)")
     g.add_argument("--clean", action="store_const", const=True, help="replace NaN/inf features by 0 (reported)")
     g = p.add_argument_group("model")
     g.add_argument("--method", help="none, dnr or drkf (see 'merc methods')")
@@ -87,6 +92,8 @@ def _run(args: argparse.Namespace) -> int:
     from merc.training.experiment import run_experiment
 
     config = config_from_args(args)
+    if config.data.protocol != "split":
+        return _run_protocol(config)
     result = run_experiment(config)
     if not result.files:  # a non-writing process of a multi-process run
         return 0
@@ -94,6 +101,27 @@ def _run(args: argparse.Namespace) -> int:
     print(result.files["md"].read_text(encoding="utf-8"))
     print(f"[merc] {result.headline()}")
     print(f"[merc] results: {result.files['md']}, {result.files['csv']}, {result.files['json']}")
+    return 0
+
+
+def _run_protocol(config: Any) -> int:
+    """Cross-validation protocols: every fold × seed, then the per-fold and mean ± std table."""
+    from pathlib import Path
+
+    from merc.data.loading import load_dataset
+    from merc.evaluation.protocols import iemocap4_leave_one_session_out, run_leave_one_group_out
+    from merc.training.distributed import is_global_zero
+
+    dataset = load_dataset(config.data)
+    out = Path(config.output.dir)
+    if config.data.protocol == "iemocap4-loso":
+        result = iemocap4_leave_one_session_out(config, dataset, out)
+    else:
+        result = run_leave_one_group_out(config, dataset, out, group_key=config.data.group_key)
+    if is_global_zero():
+        print()
+        print(result.markdown(f"{config.data.protocol} ({dataset.name})"))
+        print(f"[merc] protocol results: {out / 'protocol.md'}, {out / 'protocol.json'}")
     return 0
 
 

@@ -47,6 +47,10 @@ class SyntheticConfig:
     """Exact total utterances of the dev split (``None`` = free)."""
     test_utterances: int | None = None
     """Exact total utterances of the test split (``None`` = free)."""
+    sessions: int = 0
+    """Recording sessions stored as ``meta["session"]`` (``0``: none). As in IEMOCAP, train and
+    dev dialogues are spread in order over sessions ``1 … sessions − 1`` and the test dialogues
+    form the last session, so leave-one-session-out protocols can run (``--protocol``)."""
     min_length: int = 6
     """Shortest dialogue (utterances)."""
     max_length: int = 20
@@ -125,7 +129,7 @@ class SyntheticConfig:
             self.confusable_pairs = tuple(tuple(int(c) for c in pair) for pair in self.confusable_pairs)  # type: ignore[misc]
         except (TypeError, ValueError) as err:
             raise ConfigError(f"synthetic config has a malformed list value ({err}); give lists of numbers/names") from None
-        for name in ("train_dialogues", "dev_dialogues", "test_dialogues", "min_length", "max_length", "num_speakers",
+        for name in ("train_dialogues", "dev_dialogues", "test_dialogues", "sessions", "min_length", "max_length", "num_speakers",
                      "text_dim", "audio_dim", "visual_dim", "evidence_dim", "nuisance_dim", "noise_rank"):
             value = getattr(self, name)
             _check(isinstance(value, int) and not isinstance(value, bool), name, f"must be an integer, got {value!r}",
@@ -146,6 +150,9 @@ class SyntheticConfig:
             n = getattr(self, f"{split}_dialogues")
             _check(isinstance(n, int) and n >= (0 if split == "dev" else 1), f"{split}_dialogues",
                    f"must be an integer ≥ {0 if split == 'dev' else 1}, got {n!r}", "change the count")
+        _check(self.sessions == 0 or 2 <= self.sessions <= self.train_dialogues + self.dev_dialogues + 1, "sessions",
+               f"must be 0 or between 2 and train_dialogues + dev_dialogues + 1, got {self.sessions}",
+               "use 0 (no sessions) or e.g. 5")
         _check(1 <= self.min_length <= self.max_length, "min_length/max_length",
                f"need 1 ≤ min_length ≤ max_length, got {self.min_length}, {self.max_length}", "fix the range")
         for split in ("train", "dev", "test"):

@@ -17,6 +17,18 @@ from merc.data.synthetic.evidence import assign_evidence, plant_features
 from merc.errors import ConfigError
 
 
+def session_of_dialogues(split: np.ndarray, sessions: int) -> np.ndarray:
+    """Session (1-based) of each dialogue: train/dev in order over ``1 … sessions − 1``, test last.
+
+    Shapes:
+        - split: ``[D]`` split names; output ``[D]`` int64
+    """
+    out = np.full(split.size, sessions, dtype=np.int64)
+    rest = np.flatnonzero(split != "test")
+    out[rest] = 1 + (np.arange(rest.size) * (sessions - 1)) // max(rest.size, 1)
+    return out
+
+
 def generate(config: SyntheticConfig, seed: int = 0) -> DialogueDataset:
     """Generate the dataset described by ``config``; the same ``seed`` gives identical arrays.
 
@@ -54,6 +66,8 @@ def generate(config: SyntheticConfig, seed: int = 0) -> DialogueDataset:
         "evidence_mask": evidence.evidence_mask,
         "inherited": conv.inherited.astype(np.int64),
     }
+    if config.sessions:
+        per_utterance["session"] = np.repeat(session_of_dialogues(conv.split, config.sessions), conv.lengths)
     bounds = np.cumsum(conv.lengths)[:-1]
     width = max(4, len(str(conv.lengths.size - 1)))
     ids = [f"dlg{i:0{width}d}" for i in range(conv.lengths.size)]

@@ -22,7 +22,7 @@ IEMOCAP6_COUNTS = (144.0, 245.0, 384.0, 170.0, 299.0, 381.0)
 PRESETS: dict[str, SyntheticConfig] = {
     "synthetic-iemocap": SyntheticConfig(
         name="synthetic-iemocap", label_names=IEMOCAP6, class_prior=IEMOCAP6_COUNTS,
-        train_dialogues=120, test_dialogues=31, train_utterances=5810, test_utterances=1623,
+        train_dialogues=120, test_dialogues=31, train_utterances=5810, test_utterances=1623, sessions=5,
         min_length=12, max_length=90, speaker_names=("M", "F"), turn_switch=0.75, inertia=0.6,
         speaker_bias=0.3, speaker_concentration=1.0,
         text_dim=1024, audio_dim=1582, visual_dim=342, evidence_dim=8, nuisance_dim=8,
