@@ -6,7 +6,10 @@ dialogues:
 
 - training-epoch time: forward + cross-entropy + backward + Adam step over the whole split
   (batches collated beforehand, so the time is the model's);
-- inference throughput: utterances/s in eval mode under ``torch.no_grad``;
+- inference throughput: utterances/s in eval mode under ``torch.inference_mode``, on the same
+  batches of 16 dialogues in data order, and on length-sorted batches of 32 dialogues (what
+  :func:`merc.evaluation.predict.predict_dialogues` does), at every ``--inference-threads``
+  count (default 1 and 2);
 - peak memory: peak RSS of a fresh worker process that runs only that backbone (and the
   same process's RSS just before the model was built, to separate data from model);
 - scaling: one training epoch over ~6000 utterances made of dialogues of 10, 100, 300 and
@@ -97,13 +100,24 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
 
 
 def inference(model: torch.nn.Module, data: list) -> float:
+    """Wall-clock seconds of one eval-mode pass over ``data`` (CPU seconds in ``LAST_CPU``)."""
     model.eval()
     start, cpu = time.perf_counter(), time.process_time()
-    with torch.no_grad():
+    with torch.inference_mode():
         for batch in data:
             model(batch.features, batch.mask, batch.speakers)
     LAST_CPU[0] = time.process_time() - cpu
     return time.perf_counter() - start
+
+
+def throughput(model: torch.nn.Module, data: list, n_utt: int, repeats: int = 3) -> dict:
+    """Best-of-``repeats`` inference throughput (utterances/s) by wall clock and by CPU time."""
+    inference(model, data[:1])  # warm-up
+    walls, cpus = [], []
+    for _ in range(repeats):
+        walls.append(inference(model, data))
+        cpus.append(LAST_CPU[0])
+    return {"wall": n_utt / min(walls), "cpu": n_utt / min(cpus)}
 
 
 def rss_mb() -> float:
@@ -111,7 +125,7 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def worker(name: str, epochs: int, lengths: tuple[int, ...], threads: int) -> dict:
+def worker(name: str, epochs: int, lengths: tuple[int, ...], threads: int, inference_threads: tuple[int, ...]) -> dict:
     """Measure one backbone (run in a fresh process)."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -126,12 +140,12 @@ def worker(name: str, epochs: int, lengths: tuple[int, ...], threads: int) -> di
     for _ in range(epochs):
         epoch_times.append(train_epoch(model, optimizer, data))
         epoch_cpu.append(LAST_CPU[0])
-    inference(model, data[:1])
-    infer_times, infer_cpu = [], []
-    for _ in range(2):
-        infer_times.append(inference(model, data))
-        infer_cpu.append(LAST_CPU[0])
-    infer = min(infer_times)
+    sorted_data = batches(sorted(dialogues, key=len), 32)  # as predict_dialogues batches
+    infer = {}
+    for t in inference_threads:
+        torch.set_num_threads(t)
+        infer[str(t)] = {"batches16": throughput(model, data, n_utt), "sorted32": throughput(model, sorted_data, n_utt)}
+    torch.set_num_threads(threads)
     peak_split = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     scaling = {}
     rng = np.random.default_rng(1)
@@ -143,8 +157,7 @@ def worker(name: str, epochs: int, lengths: tuple[int, ...], threads: int) -> di
     return {"backbone": name, "source": source, "utterances": n_utt, "dialogues": len(dialogues),
             "parameters": sum(p.numel() for p in model.parameters()),
             "epoch_s": min(epoch_times), "epoch_all_s": epoch_times, "epoch_cpu_s": min(epoch_cpu),
-            "inference_s": infer, "throughput": n_utt / infer, "throughput_cpu": n_utt / min(infer_cpu),
-            "rss_before_mb": rss_before,
+            "inference": infer, "rss_before_mb": rss_before,
             "peak_rss_split_mb": peak_split, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "scaling_s": scaling}
 
@@ -162,11 +175,13 @@ def machine() -> dict:
             "python": platform.python_version(), "load": os.getloadavg()}
 
 
-def markdown(results: list[dict], info: dict, command: str, load_after: tuple, threads: int) -> str:
+def markdown(results: list[dict], info: dict, command: str, load_after: tuple, threads: int,
+             inference_threads: tuple[int, ...]) -> str:
     lines = [START, "## Backbones: speed, throughput, memory", "",
              f"Command: `{command}` (from the repository root).", "",
              f"Machine: {info['nproc']} CPU cores ({info['cpu']}), torch {info['torch']} "
-             f"({threads} intra-op thread{'s' if threads > 1 else ''}), Python {info['python']}. "
+             f"({threads} intra-op thread{'s' if threads > 1 else ''} for training; inference also timed with "
+             f"{' and '.join(map(str, inference_threads))}), Python {info['python']}. "
              f"Load average at start {info['load'][0]:.2f}, at end {load_after[0]:.2f} — the machine was "
              f"shared with other processes while this ran, so times are upper bounds.", "",
              f"Data: {results[0]['source']} train split, {results[0]['dialogues']} dialogues / "
@@ -177,15 +192,26 @@ def markdown(results: list[dict], info: dict, command: str, load_after: tuple, t
              "(after the length-scaling runs, whose largest batch holds six 1000-utterance dialogues); the RSS "
              "before building the model (Python + torch + data) is shown separately.", "",
              "Wall-clock times suffer from the other processes; CPU time (`time.process_time`) of the "
-             "same loop is shown next to them as the less noisy figure.", "",
-             "| backbone | parameters | train epoch wall (s) | train epoch CPU (s) | inference wall (utt/s) "
-             "| inference CPU (utt/s) | RSS before model (MB) | peak RSS, train split (MB) "
-             "| peak RSS, with scaling (MB) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "same loop is shown next to them as the less noisy figure (with one thread it is what the wall "
+             "time would be on an idle core; with more threads it sums over threads).", "",
+             "| backbone | parameters | train epoch wall (s) | train epoch CPU (s) | RSS before model (MB) "
+             "| peak RSS, train split (MB) | peak RSS, with scaling (MB) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         lines.append(f"| {r['backbone']} | {r['parameters']:,} | {r['epoch_s']:.2f} | {r['epoch_cpu_s']:.2f} | "
-                     f"{r['throughput']:,.0f} | {r['throughput_cpu']:,.0f} | {r['rss_before_mb']:.0f} | "
-                     f"{r.get('peak_rss_split_mb', float('nan')):.0f} | {r['peak_rss_mb']:.0f} |")
+                     f"{r['rss_before_mb']:.0f} | {r.get('peak_rss_split_mb', float('nan')):.0f} | "
+                     f"{r['peak_rss_mb']:.0f} |")
+    lines += ["", "Inference throughput (utterances/s, eval mode, `torch.inference_mode`, best of 3 passes over "
+              "the train split): on the training batches (16 dialogues in data order) and on length-sorted "
+              "batches of 32 dialogues, as `merc.evaluation.predict.predict_dialogues` batches them (same "
+              "predictions, less padding).", "",
+              "| backbone | threads | batches of 16, wall | batches of 16, CPU | sorted batches of 32, wall "
+              "| sorted batches of 32, CPU |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        for t, v in r["inference"].items():
+            lines.append(f"| {r['backbone']} | {t} | {v['batches16']['wall']:,.0f} | {v['batches16']['cpu']:,.0f} | "
+                         f"{v['sorted32']['wall']:,.0f} | {v['sorted32']['cpu']:,.0f} |")
     lengths = list(results[0]["scaling_s"])
     lines += ["", f"Epoch time (s) vs dialogue length: one training epoch over ~{SCALING_UTTERANCES} random "
               "utterances made of dialogues of the given length (batches of 16 dialogues).", "",
@@ -219,10 +245,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads (default 1: on a machine shared with other busy processes, "
                              "2 OpenMP threads on 2 cores spin-wait and run many times slower)")
+    parser.add_argument("--inference-threads", type=int, nargs="*", default=[1, 2],
+                        help="thread counts at which inference throughput is measured (default 1 2)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.epochs, tuple(args.lengths), args.threads)))
+        print(json.dumps(worker(args.worker, args.epochs, tuple(args.lengths), args.threads,
+                                tuple(args.inference_threads))))
         return
     from merc.registry import BACKBONES
 
@@ -231,19 +260,20 @@ def main() -> None:
     results = []
     for name in names:
         cmd = [sys.executable, __file__, "--worker", name, "--epochs", str(args.epochs), "--threads", str(args.threads),
-               "--lengths",
-               *map(str, args.lengths)]
+               "--lengths", *map(str, args.lengths), "--inference-threads", *map(str, args.inference_threads)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         r = results[-1]
-        print(f"{name}: epoch {r['epoch_s']:.2f}s (CPU {r['epoch_cpu_s']:.2f}s), {r['throughput']:,.0f} utt/s, "
+        speeds = ", ".join(f"{t} thread(s) {v['batches16']['wall']:,.0f} / sorted {v['sorted32']['wall']:,.0f} utt/s"
+                           for t, v in r["inference"].items())
+        print(f"{name}: epoch {r['epoch_s']:.2f}s (CPU {r['epoch_cpu_s']:.2f}s), inference {speeds}, "
               f"peak RSS {r['peak_rss_mb']:.0f} MB, "
               f"scaling {', '.join(f'{k}: {v:.2f}s' for k, v in r['scaling_s'].items())}", flush=True)
-    command = "python benchmarks/bench_backbones.py" + (f" --backbones {' '.join(args.backbones)}" if args.backbones
-                                                         else "")
-    section = markdown(results, info, command, os.getloadavg(), args.threads)
+    argv = [a for a in sys.argv[1:] if a != "--no-write"]
+    command = " ".join(["python benchmarks/bench_backbones.py", *argv])
+    section = markdown(results, info, command, os.getloadavg(), args.threads, tuple(args.inference_threads))
     if not args.no_write:
         write_docs(section)
         print(f"wrote {DOCS}")

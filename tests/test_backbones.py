@@ -143,6 +143,42 @@ def test_thousand_utterance_dialogue_trains_a_step(name):
     assert torch.isfinite(loss)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_eval_fast_paths_match_the_reference_computation(name, monkeypatch):
+    """Inference shortcuts (padded RNNs, per-dialogue graph blocks) give the same outputs."""
+    from merc.nn.graph import multimodal_graph
+    from merc.nn.sequence import run_packed
+
+    model = make(name).eval()
+    inputs = batch([dialogue(7, 71), dialogue(3, 72), dialogue(5, 73)])
+    fast = model(*inputs)
+
+    def edge_list_adjacency(features, mask, cross_modal_weight=1.0):
+        adjacency = multimodal_graph(features, mask, cross_modal_weight).sparse_adjacency()
+        adjacency.index = mask.reshape(-1).nonzero().squeeze(1)
+        adjacency.num_utterances = int(mask.sum())
+        return adjacency
+
+    monkeypatch.setattr("merc.nn.sequence.run_padded", run_packed)
+    monkeypatch.setattr("merc.backbones.mmgcn.multimodal_adjacency", edge_list_adjacency)
+    slow = model(*inputs)
+    assert torch.allclose(fast.logits, slow.logits, atol=1e-5)
+    assert torch.allclose(fast.representation, slow.representation, atol=1e-5)
+
+
+def test_mmgcn_speaker_context_feeds_speakers_to_the_context_rnn():
+    from merc.errors import ConfigError
+
+    feats, mask, speakers = batch([dialogue(8, 81)])
+    plain, aware = make("mmgcn").eval(), make("mmgcn", speaker_context=True).eval()
+    assert torch.allclose(plain(feats, mask, speakers).logits, make("mmgcn").eval()(feats, mask, speakers).logits)
+    assert not torch.allclose(plain(feats, mask, speakers).logits, aware(feats, mask, speakers).logits, atol=1e-6)
+    # only the bi-LSTM's input changes: same parameters
+    assert [n for n, _ in plain.named_parameters()] == [n for n, _ in aware.named_parameters()]
+    with pytest.raises(ConfigError):
+        make("mmgcn", speaker_context=True, use_speaker=False)
+
+
 def test_mm_dfn_memory_switch_changes_the_model():
     with_memory = make("mm_dfn")
     without = make("mm_dfn", memory=False)

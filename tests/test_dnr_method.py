@@ -183,3 +183,29 @@ def test_wrapping_a_custom_backbone_takes_a_few_lines() -> None:
     assert method.backbone.input_dims == {m: 7 * 8 for m in DIMS}
     assert sum(losses[-2:]) < sum(losses[:2])
     assert method.explain(batch)["per_utterance"]["kl"].shape[1] == 9
+
+
+def test_divide_plateau_is_relative() -> None:
+    from types import SimpleNamespace
+
+    from merc.methods.dnr.divide_stage import RelativePlateau
+
+    def run(losses: list[float], patience: int = 2, min_delta: float = 1e-2) -> int | None:
+        stop = RelativePlateau("divide_loss", patience, min_delta)
+        trainer = SimpleNamespace(callback_metrics={}, current_epoch=0, should_stop=False)
+        for epoch, value in enumerate(losses):
+            trainer.callback_metrics["divide_loss"], trainer.current_epoch = torch.tensor(value), epoch
+            stop.on_train_epoch_end(trainer, None)  # type: ignore[arg-type]
+            if trainer.should_stop:
+                return epoch
+        return None
+
+    # a loss of ~6 falling by 0.01 per epoch: 0.17 % per epoch is a plateau for a 1 % threshold,
+    # while an absolute 1e-3 threshold would never stop it
+    assert run([6.0 - 0.01 * i for i in range(20)]) == 2
+    # the same relative decrease at any scale behaves the same
+    assert run([600.0 - 1.0 * i for i in range(20)]) == 2
+    # steady 2 % decreases are progress
+    assert run([6.0 * 0.98 ** i for i in range(20)]) is None
+    # slow decreases accumulate against the best: 0.6 % + 0.6 % > 1 % resets the counter
+    assert run([6.0 * 0.994 ** i for i in range(20)], patience=2) is None

@@ -61,6 +61,11 @@ def test_interaction_agreement() -> None:
     assert list(top_component_kinds(kl, NAMES)) == ["U", "R", "S", "U"]
     got = interaction_agreement(kl, NAMES, np.array([0, 2, 2, 3]))
     assert got["n"] == 3 and got["top_component"] == pytest.approx(2 / 3)
+    assert got["majority_baseline"] == pytest.approx(2 / 3)  # two of the three kept are synergy
+    assert got["planted_shares"] == pytest.approx({"U": 1 / 3, "R": 0.0, "S": 2 / 3})
+    assert got["top_shares"] == pytest.approx({"U": 1 / 3, "R": 1 / 3, "S": 1 / 3})
+    assert got["confusion"]["S"] == pytest.approx({"U": 0.0, "R": 0.5, "S": 0.5})
+    assert "R" not in got["confusion"]
 
 
 def fake_explanation(n: int, seed: int = 0) -> dict:

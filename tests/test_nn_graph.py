@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from merc.errors import ConfigError
-from merc.nn.graph import (COS_CLIP, Graph, angular_similarity, multimodal_graph, node_index, num_relations,
-                           symmetric_normalize, window_graph)
+from merc.nn.graph import (COS_CLIP, Graph, angular_similarity, multimodal_adjacency, multimodal_graph, node_index,
+                           num_relations, symmetric_normalize, window_graph)
 
 SELF = 1.0 - math.acos(COS_CLIP) / math.pi  # weight of a node with itself (cos clipped to 0.99999)
 OPPOSITE = 1.0 - math.acos(-COS_CLIP) / math.pi
@@ -161,6 +161,32 @@ def test_multimodal_graph_handles_zero_vectors_and_rejects_mixed_widths():
     assert torch.isfinite(g.edge_weight).all()
     with pytest.raises(ConfigError):
         multimodal_graph([torch.randn(1, 2, 3), torch.randn(1, 2, 4)], mask)
+
+
+@pytest.mark.parametrize("modalities, cross_modal_weight", [(1, 1.0), (2, 1.0), (3, 1.0), (3, 0.5)])
+def test_block_adjacency_equals_the_edge_list_graph(modalities, cross_modal_weight):
+    torch.manual_seed(modalities)
+    mask = padded_mask(5, 3, 1, 4)
+    base = [torch.randn(4, 5, 6) for _ in range(modalities)]
+    # garbage at padding must not matter
+    feats = [torch.where(mask.unsqueeze(-1), x, torch.full_like(x, 7.0)).requires_grad_() for x in base]
+    block = multimodal_adjacency(feats, mask, cross_modal_weight)
+    edges_ = multimodal_graph(feats, mask, cross_modal_weight).sparse_adjacency()
+    assert block.num_nodes == edges_.num_nodes == modalities * 13
+    assert torch.allclose(block.to_dense(), edges_.to_dense(), atol=1e-6)
+    x = torch.randn(block.num_nodes, 3, requires_grad=True)
+    upstream = torch.randn(block.num_nodes, 3)
+    got = torch.autograd.grad(block @ x, [x, *feats], upstream)
+    want = torch.autograd.grad(edges_ @ x, [x, *feats], upstream)
+    for a, b in zip(got, want):
+        assert torch.allclose(a, b, atol=1e-5)
+    for g in got[1:]:
+        assert g[~mask].abs().sum() == 0  # padding never influences the graph
+
+
+def test_block_adjacency_rejects_mixed_widths():
+    with pytest.raises(ConfigError):
+        multimodal_adjacency([torch.randn(1, 2, 3), torch.randn(1, 2, 4)], padded_mask(2))
 
 
 def test_angular_similarity_and_normalize_helpers():

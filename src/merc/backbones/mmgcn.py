@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from merc.backbones.base import Backbone, BackboneOutput, unflatten_valid
+from merc.backbones.base import Backbone, BackboneOutput
 from merc.errors import ConfigError
 from merc.nn.deep_gcn import DeepGCNII
-from merc.nn.graph import multimodal_graph
+from merc.nn.graph import multimodal_adjacency
 from merc.nn.sequence import MaskedRNN
 from merc.registry import BACKBONES
 
@@ -45,15 +45,27 @@ class ModalityEncoder(nn.Module):
         self.proj = nn.ModuleDict({m: nn.Linear(d, hidden) for m, d in input_dims.items()})
         self.context = nn.ModuleDict({m: MaskedRNN(hidden, hidden // 2, rnn_layers, dropout, rnn) for m in contextual})
 
-    def encode(self, features: dict[str, Tensor], mask: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """``(projected, encoded)``: the per-modality ``Linear`` outputs and the final encodings."""
+    def encode(self, features: dict[str, Tensor], mask: Tensor, context_input: Tensor | None = None
+               ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """``(projected, encoded)``: the per-modality ``Linear`` outputs and the final encodings.
+
+        ``context_input`` (``[B, L, hidden]``, e.g. a speaker embedding) is added to the input
+        of the context RNNs only."""
         # project real utterances only (padding can be half of a batch), then re-pad for the RNNs
-        projected = {m: unflatten_valid(proj(features[m][mask]), mask) for m, proj in self.proj.items()}  # (B, L, H)
-        encoded = {m: self.context[m](h, mask) if m in self.context else h for m, h in projected.items()}
+        index = mask.reshape(-1).nonzero().squeeze(1)  # (N,) flat positions of real utterances
+        projected = {m: _scatter(proj(features[m].flatten(0, 1).index_select(0, index)), index, mask)
+                     for m, proj in self.proj.items()}  # (B, L, H)
+        encoded = {m: self.context[m](h if context_input is None else h + context_input, mask) if m in self.context
+                   else h for m, h in projected.items()}
         return projected, encoded
 
     def forward(self, features: dict[str, Tensor], mask: Tensor) -> dict[str, Tensor]:
         return self.encode(features, mask)[1]
+
+
+def _scatter(rows: Tensor, index: Tensor, mask: Tensor) -> Tensor:
+    """``[N, d]`` rows at flat positions ``index`` → ``[B, L, d]`` with zeros elsewhere."""
+    return rows.new_zeros(mask.numel(), rows.shape[-1]).index_copy(0, index, rows).view(*mask.shape, -1)
 
 
 def check_graph_options(layers: int, alpha: float, lamda: float, dropout: float) -> None:
@@ -73,10 +85,11 @@ def graph_fusion(encoded: dict[str, Tensor], mask: Tensor, gcn: DeepGCNII, cross
     """Build the multimodal graph on the encoded features, run the deep GCN and return, per
     modality, ``[encoded; graph output]`` for the ``N`` real utterances (batch-major)."""
     mods = list(encoded)
-    graph = multimodal_graph([encoded[m] for m in mods], mask, cross_modal_weight)
-    nodes = torch.cat([encoded[m][mask] for m in mods])  # (M·N, H), modality-major
-    out = gcn(nodes, graph.sparse_adjacency())  # (M·N, G)
-    N = int(mask.sum())
+    adjacency = multimodal_adjacency([encoded[m] for m in mods], mask, cross_modal_weight)  # per-dialogue blocks
+    padded = torch.stack([encoded[m] for m in mods])  # (M, B, L, H)
+    nodes = padded.flatten(1, 2).index_select(1, adjacency.index).flatten(0, 1)  # (M·N, H), modality-major
+    out = gcn(nodes, adjacency)  # (M·N, G)
+    N = adjacency.num_utterances
     return {m: torch.cat([nodes[k * N:(k + 1) * N], out[k * N:(k + 1) * N]], dim=-1) for k, m in enumerate(mods)}
 
 
@@ -86,8 +99,13 @@ class MMGCN(Backbone):
 
     1. Modality encoders (:class:`ModalityEncoder`): ``Linear`` per modality, a bi-LSTM over
        the dialogue for text; an optional learned speaker embedding is added to every
-       modality.
-    2. Graph (:func:`merc.nn.graph.multimodal_graph`): one node per (utterance, modality),
+       modality's encoding. As in the paper the embedding is added *after* the bi-LSTM, so
+       the only sequential encoder never sees who is speaking; ``speaker_context=True`` (not
+       in the paper) also adds it to the bi-LSTM's input, which lets the model follow each
+       speaker's own earlier utterances (docs/benchmarks.md shows the difference on
+       ``synthetic-context``).
+    2. Graph (:func:`merc.nn.graph.multimodal_graph`, computed as per-dialogue blocks by
+       :func:`~merc.nn.graph.multimodal_adjacency`): one node per (utterance, modality),
        intra-modality edges between all utterance pairs of a dialogue, cross-modality edges
        between one utterance's nodes; weights ``1 − arccos(cos)/π`` of the encoded features,
        symmetrically normalised.
@@ -110,6 +128,8 @@ class MMGCN(Backbone):
         rnn: ``"lstm"`` (paper) or ``"gru"``.
         rnn_layers: context RNN layers (2).
         cross_modal_weight: multiplier of cross-modality edge weights (1.0).
+        speaker_context: also add the speaker embedding to the context RNN's input (not in
+            the paper; False). Needs ``use_speaker``.
 
     Shapes:
         - features: m → ``[B, L, d_m]``; mask ``[B, L]``; speakers ``[B, L]``
@@ -120,9 +140,13 @@ class MMGCN(Backbone):
     def __init__(self, input_dims: dict[str, int], num_classes: int, num_speakers: int = 2, hidden: int = 200,
                  graph_hidden: int = 100, layers: int = 4, alpha: float = 0.1, lamda: float = 0.5,
                  dropout: float = 0.4, use_speaker: bool = True, context_modalities: str = "t", rnn: str = "lstm",
-                 rnn_layers: int = 2, cross_modal_weight: float = 1.0) -> None:
+                 rnn_layers: int = 2, cross_modal_weight: float = 1.0, speaker_context: bool = False) -> None:
         super().__init__(input_dims, num_classes, num_speakers)
         check_graph_options(layers, alpha, lamda, dropout)
+        if speaker_context and not use_speaker:
+            raise ConfigError("speaker_context=True needs use_speaker=True (it feeds the speaker embedding to the "
+                              "context RNN)")
+        self.speaker_context = bool(speaker_context)
         self.encoder = ModalityEncoder(input_dims, hidden, context_modalities, rnn, rnn_layers, dropout)
         self.speaker = nn.Embedding(self.num_speakers, hidden) if use_speaker else None
         self.gcn = DeepGCNII(hidden, graph_hidden, layers, alpha, lamda, dropout)
@@ -131,9 +155,9 @@ class MMGCN(Backbone):
         self.cross_modal_weight = cross_modal_weight
 
     def forward(self, features: dict[str, Tensor], mask: Tensor, speakers: Tensor) -> BackboneOutput:
-        encoded = self.encoder(features, mask)  # m → (B, L, H)
-        if self.speaker is not None:
-            spk = self.speaker(speakers.clamp(0, self.num_speakers - 1))  # (B, L, H)
+        spk = self.speaker(speakers.clamp(0, self.num_speakers - 1)) if self.speaker is not None else None  # (B, L, H)
+        encoded = self.encoder.encode(features, mask, spk if self.speaker_context else None)[1]  # m → (B, L, H)
+        if spk is not None:
             encoded = {m: h + spk for m, h in encoded.items()}
         fused = graph_fusion(encoded, mask, self.gcn, self.cross_modal_weight)  # m → (N, H + G)
         logits = {m: self.classifiers[m](F.relu(self.dropout(z))) for m, z in fused.items()}

@@ -38,7 +38,8 @@ def _run(args: argparse.Namespace) -> int:
     agreement = summary.get("interaction_agreement")
     if agreement and agreement.get("n"):
         print(f"  top component type matches the planted interaction for {100 * agreement['top_component']:.1f}% "
-              f"of {agreement['n']} utterances (chance 33.3%)")
+              f"of {agreement['n']} utterances (uniform chance 33.3%; always naming the most common "
+              f"planted kind: {100 * agreement.get('majority_baseline', 1 / 3):.1f}%)")
     files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     print(f"written to {out}: {', '.join(files)}")
     return 0

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Union
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GCN2Conv
 
-from merc.nn.graph import SparseAdjacency
+from merc.nn.graph import BlockAdjacency, SparseAdjacency
+
+Adjacency = Union[SparseAdjacency, BlockAdjacency]
+"""A pre-normalised weighted adjacency supporting ``adjacency @ x`` and ``.structure``."""
 
 
 class AdjacencyGCN2Conv(GCN2Conv):
-    """PyG's :class:`GCN2Conv` propagating with a :class:`SparseAdjacency` (weighted,
-    pre-normalised, differentiable w.r.t. its edge weights without a dense backward).
+    """PyG's :class:`GCN2Conv` propagating with a pre-normalised adjacency: a
+    :class:`~merc.nn.graph.SparseAdjacency` (edge list; differentiable w.r.t. its edge weights
+    without a dense backward) or a :class:`~merc.nn.graph.BlockAdjacency` (MMGCN's
+    multimodal graph as per-dialogue blocks, the fast path).
 
     Shapes:
         - x, x_0: ``[V, channels]``; adjacency: ``[V, V]``; output ``[V, channels]``
     """
 
-    def forward(self, x: Tensor, x_0: Tensor, adjacency: SparseAdjacency) -> Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor, x_0: Tensor, adjacency: Adjacency) -> Tensor:  # type: ignore[override]
         self._adjacency = adjacency
         try:
             # the structure-only CSR tensor routes PyG's propagate to message_and_aggregate
@@ -62,7 +69,8 @@ class DeepGCNII(nn.Module):
 
     Shapes:
         - x: ``[V, in_dim]``
-        - adjacency: ``[V, V]`` :class:`~merc.nn.graph.SparseAdjacency`, already normalised
+        - adjacency: ``[V, V]`` :class:`~merc.nn.graph.SparseAdjacency` or
+          :class:`~merc.nn.graph.BlockAdjacency`, already normalised
         - output: ``[V, hidden]``
     """
 
@@ -77,7 +85,7 @@ class DeepGCNII(nn.Module):
         self.cell = nn.LSTMCell(hidden, hidden) if memory else None
         self.dropout = dropout
 
-    def forward(self, x: Tensor, adjacency: SparseAdjacency) -> Tensor:
+    def forward(self, x: Tensor, adjacency: Adjacency) -> Tensor:
         x = F.dropout(x, self.dropout, self.training)
         h0 = F.relu(self.input(x))  # (V, H)
         h = F.dropout(h0, self.dropout, self.training)

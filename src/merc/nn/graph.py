@@ -4,8 +4,11 @@ Every builder works on a padded batch (``mask [B, L]``) and returns one graph th
 block-diagonal over the ``B`` dialogues: nodes of different dialogues are never connected.
 Graphs are edge lists (``edge_index [2, E]``, PyG convention: row 0 = source ``j``, row 1 =
 target ``i``; a message flows ``j → i``). Nothing is dense over the batch, there is no Python
-loop over utterances or dialogues and no cap on dialogue length; the only dense object is the
-per-dialogue similarity block ``[B, L, L]`` from which intra-modality edge weights are read.
+loop over utterances or dialogues and no cap on dialogue length; the only dense objects are
+per-dialogue blocks ``[B, L, L]``. MMGCN's multimodal graph, whose intra-modality part is all
+pairs of a dialogue, is also available as exactly such blocks (:class:`BlockAdjacency`, built
+by :func:`multimodal_adjacency`): the fast path MMGCN and MM-DFN propagate with, equal to the
+edge list's adjacency.
 
 Node numbering follows the library's batch-major order: node ``n`` is the ``n``-th real
 utterance of ``x[mask]``. Multimodal graphs stack one such block per modality
@@ -228,6 +231,109 @@ def multimodal_graph(features: Sequence[Tensor], mask: Tensor, cross_modal_weigh
     if normalize:
         edge_weight = symmetric_normalize(edge_index, edge_weight, M * N)
     return Graph(edge_index, M * N, edge_weight=edge_weight)
+
+
+class BlockAdjacency:
+    """MMGCN's normalised multimodal adjacency kept as per-dialogue blocks (never ``[V, V]``).
+
+    The multimodal graph of :func:`multimodal_graph` is block-diagonal over dialogues and,
+    inside a dialogue, dense within a modality (all pairs) and diagonal across modalities
+    (same utterance). Stored that way, a propagation ``Â x`` is one batched matrix product
+    per (modality, dialogue) plus an element-wise cross-modal term — no edge list, no
+    sorting, no sparse kernels — and autograd differentiates it w.r.t. the features the
+    weights were computed from. The result equals ``multimodal_graph(...)``'s adjacency
+    (see :meth:`to_dense`), up to float summation order.
+
+    Args:
+        intra: ``[M, B, L, L]`` normalised intra-modality weights ``Â[(k,b,i) ← (k,b,j)]``,
+            zero wherever ``i`` or ``j`` is padding.
+        cross: ``[M, M, N]`` normalised cross-modality weights ``Â[(k,n) ← (q,n)]`` of the
+            ``N`` real utterances, batch-major (zero for ``k = q``).
+        index: ``[N]`` flat position ``b·L + i`` of every real utterance, batch-major.
+
+    Shapes:
+        - ``adjacency @ x``: ``[M·N, d]`` → ``[M·N, d]`` (nodes modality-major, batch-major
+          within a modality, as in :func:`multimodal_graph`)
+    """
+
+    def __init__(self, intra: Tensor, cross: Tensor, index: Tensor) -> None:
+        self.intra, self.cross, self.index = intra, cross, index
+        self.num_modalities = intra.shape[0]
+        self.num_utterances = int(index.shape[0])
+        self.num_nodes = self.num_modalities * self.num_utterances
+        self._structure: Tensor | None = None
+
+    @property
+    def structure(self) -> Tensor:
+        """An empty ``[V, V]`` sparse CSR tensor: only routes PyG's ``propagate`` to the fused
+        ``message_and_aggregate`` path (which multiplies by this adjacency instead)."""
+        if self._structure is None:
+            V, device = self.num_nodes, self.intra.device
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+                self._structure = torch.sparse_csr_tensor(
+                    torch.zeros(V + 1, dtype=torch.long, device=device), torch.zeros(0, dtype=torch.long, device=device),
+                    torch.zeros(0, dtype=self.intra.dtype, device=device), (V, V), check_invariants=False)
+        return self._structure
+
+    def pad(self, x: Tensor) -> Tensor:
+        """``[M·N, d]`` node features → ``[M, B, L, d]`` with zeros at padding."""
+        M, B, L = self.intra.shape[:3]
+        out = x.new_zeros(M, B * L, x.shape[-1])
+        return out.index_copy(1, self.index, x.reshape(M, self.num_utterances, -1)).view(M, B, L, -1)
+
+    def __matmul__(self, x: Tensor) -> Tensor:
+        M, B, L = self.intra.shape[:3]
+        out = torch.matmul(self.intra, self.pad(x))  # (M, B, L, d): within each modality and dialogue
+        out = out.view(M, B * L, -1).index_select(1, self.index)  # (M, N, d)
+        if M > 1:  # same utterance, other modalities
+            nodes = x.reshape(M, self.num_utterances, -1)
+            out = out + (self.cross.unsqueeze(-1) * nodes.unsqueeze(0)).sum(1)
+        return out.reshape(self.num_nodes, -1)
+
+    def to_dense(self) -> Tensor:
+        """Dense ``[V, V]`` (for tests and inspection only)."""
+        return self @ torch.eye(self.num_nodes, dtype=self.intra.dtype, device=self.intra.device)
+
+
+def multimodal_adjacency(features: Sequence[Tensor], mask: Tensor, cross_modal_weight: float = 1.0) -> BlockAdjacency:
+    """The normalised adjacency of :func:`multimodal_graph` as a :class:`BlockAdjacency`.
+
+    Same graph, same weights ``1 − arccos(clip(cos, ±0.99999)) / π`` and the same symmetric
+    normalisation ``D^-1/2 A D^-1/2``, computed on the per-dialogue ``[B, L, L]`` blocks
+    (the fast path the graph backbones use; :func:`multimodal_graph` gives the edge list).
+
+    Args:
+        features: one ``[B, L, d]`` tensor per modality (one shared ``d``).
+        mask: ``[B, L]`` bool, True at real utterances.
+        cross_modal_weight: multiplier of cross-modality edge weights (1.0 in the paper).
+
+    Shapes:
+        - output: :class:`BlockAdjacency` over ``V = M·N`` nodes
+    """
+    if not features:
+        raise ConfigError("multimodal_adjacency needs at least one modality's features")
+    dims = {x.shape[-1] for x in features}
+    if len(features) > 1 and len(dims) != 1:
+        raise ConfigError(f"multimodal_adjacency: modality features must share one width, got {sorted(dims)}")
+    M = len(features)
+    valid = mask.to(features[0].dtype)  # (B, L)
+    units = [F.normalize(x, dim=-1) for x in features]  # (B, L, d) each
+    # unmasked: padding rows and columns are zeroed by the normalisation below (their D^-1/2 is 0)
+    intra = angular_similarity(torch.stack([torch.bmm(u, u.transpose(1, 2)) for u in units]))  # (M, B, L, L)
+    index = mask.reshape(-1).nonzero().squeeze(1)  # (N,) flat b·L + i
+    flat = [u.flatten(0, 1).index_select(0, index) for u in units]  # (N, d) each
+    zero = flat[0].new_zeros(flat[0].shape[0])
+    cross = torch.stack([torch.stack([
+        zero if k == q else angular_similarity((flat[k] * flat[q]).sum(-1)) * cross_modal_weight
+        for q in range(M)]) for k in range(M)])  # (M, M, N): target modality k ← source modality q
+    from_real = torch.matmul(intra, valid.unsqueeze(-1)).squeeze(-1)  # (M, B, L): Σ_j over real sources j
+    degree = from_real.flatten(1).index_select(1, index) + cross.sum(1)  # (M, N), over incoming edges
+    inv_sqrt = degree.clamp_min(1e-12).pow(-0.5)
+    padded_inv = inv_sqrt.new_zeros(M, mask.numel()).index_copy(1, index, inv_sqrt).view(M, *mask.shape)
+    intra = padded_inv.unsqueeze(-1) * intra * padded_inv.unsqueeze(-2)
+    cross = inv_sqrt.unsqueeze(1) * cross * inv_sqrt.unsqueeze(0)
+    return BlockAdjacency(intra, cross, index)
 
 
 def num_relations(num_speakers: int) -> int:

@@ -24,6 +24,53 @@ def run_packed(rnn: nn.RNNBase, x: Tensor, lengths: Tensor) -> Tensor:
     return out
 
 
+def run_padded(rnn: nn.RNNBase, x: Tensor, lengths: Tensor) -> Tensor:
+    """:func:`run_packed`'s result computed on the padded batch (inference fast path).
+
+    A packed RNN on CPU runs its input projection one time step at a time; a padded one
+    computes it for all steps in one matrix product. Padding sits after each sequence, so
+    the forward direction never sees it before a real step, and the backward direction is
+    run forward over each sequence reversed within its own length. Layers are run one at a
+    time with the RNN's own weights; outputs equal :func:`run_packed`'s up to float rounding.
+    Inter-layer dropout is not applied: use this only when the RNN is in eval mode. The RNN must
+    be a ``batch_first`` :class:`~torch.nn.LSTM` (without ``proj_size``) or :class:`~torch.nn.GRU`.
+
+    Shapes:
+        - x: ``[G, T, d]``; lengths ``[G]`` (all ≥ 1)
+        - output: ``[G, T, h·directions]`` with zeros after each sequence's end.
+    """
+    G, T, _ = x.shape
+    steps = torch.arange(T, device=x.device).unsqueeze(0)  # (1, T)
+    lengths = lengths.to(x.device).unsqueeze(1)  # (G, 1)
+    valid = steps < lengths  # (G, T)
+    # flat row index that flips each sequence within its length (padding stays in place)
+    reverse = (torch.where(valid, lengths - 1 - steps, steps) + T * torch.arange(G, device=x.device).unsqueeze(1)).reshape(-1)
+
+    def flip(seq: Tensor) -> Tensor:  # (G, T, d) → (G, T, d); its own inverse
+        return seq.reshape(G * T, -1).index_select(0, reverse).view(G, T, -1)
+
+    layer = {nn.LSTM: torch.lstm, nn.GRU: torch.gru}[type(rnn)]
+    h0 = x.new_zeros(1, G, rnn.hidden_size)
+    hx = (h0, h0) if isinstance(rnn, nn.LSTM) else h0
+    out = x
+    for k in range(rnn.num_layers):
+        directions = []
+        for suffix in ("", "_reverse")[:1 + int(rnn.bidirectional)]:
+            params = [getattr(rnn, f"{name}_l{k}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                      if rnn.bias or name.startswith("weight")]
+            y = layer(flip(out) if suffix else out, hx, params, rnn.bias, 1, 0.0, False, False, True)[0]  # (G, T, h)
+            directions.append(flip(y) if suffix else y)
+        out = torch.cat(directions, dim=-1) if len(directions) > 1 else directions[0]
+    return out * valid.unsqueeze(-1)
+
+
+def run_rnn(rnn: nn.RNNBase, x: Tensor, lengths: Tensor) -> Tensor:
+    """:func:`run_packed` when training, the faster equivalent :func:`run_padded` in eval mode."""
+    if rnn.training or not rnn.batch_first or getattr(rnn, "proj_size", 0) or type(rnn) not in (nn.LSTM, nn.GRU):
+        return run_packed(rnn, x, lengths)
+    return run_padded(rnn, x, lengths)
+
+
 class MaskedRNN(nn.Module):
     """A bidirectional GRU/LSTM over each dialogue's real utterances.
 
@@ -46,7 +93,7 @@ class MaskedRNN(nn.Module):
                            dropout=dropout if layers > 1 else 0.0)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        return run_packed(self.rnn, x, mask.sum(1))
+        return run_rnn(self.rnn, x, mask.sum(1))
 
 
 class PartyRNN(nn.Module):
@@ -87,7 +134,7 @@ class PartyRNN(nn.Module):
         r = rank[mask]  # (N,)
         seqs = x.new_zeros(int(present.sum()), int(counts.max()), x.shape[-1])
         seqs[g, r] = x[mask]
-        out = run_packed(self.rnn, seqs, counts[present])  # (G, T, 2h)
+        out = run_rnn(self.rnn, seqs, counts[present])  # (G, T, 2h)
         result = x.new_zeros(B, L, out.shape[-1])
         result[mask] = out[g, r]
         return result

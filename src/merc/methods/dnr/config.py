@@ -52,9 +52,15 @@ class DnRConfig:
     divide_max_epochs: int = 200
     """Upper bound on Divide epochs (reference: 200–300); 0 skips Divide (random frozen decomposer)."""
     divide_patience: int = 10
-    """Stop Divide when the epoch-mean Divide loss has not improved by ``divide_min_delta`` for this many epochs."""
-    divide_min_delta: float = 1e-3
-    """Minimum improvement of the Divide loss that resets the plateau counter."""
+    """Stop Divide when the epoch-mean Divide loss has not improved by ``divide_min_delta`` (relative) for this many epochs."""
+    divide_min_delta: float = 1e-2
+    """Minimum *relative* improvement of the epoch-mean Divide loss over the best so far
+    (``loss < best · (1 − divide_min_delta)``) that resets the plateau counter: with the
+    defaults Divide stops once 10 epochs in a row have not lowered the loss by 1 %."""
+    decomposer_from: str | None = None
+    """Reuse the frozen decomposer of an existing DnR model directory instead of running Divide
+    (``{seed}`` in the path is replaced by the run's seed). Input dims, ``dim`` and the number of
+    classes must match. Divide does not depend on the backbone, so one Divide serves every backbone."""
     # ---- Refine ----------------------------------------------------------------------------
     cross_features: bool = True
     """Append cross terms u_m − u_p and u_m ⊙ u_p for every other *present* modality p."""
@@ -106,6 +112,10 @@ class DnRConfig:
             raise ConfigError(f"model.method_options.synergy_dropout must be in [0, 1), got {self.synergy_dropout}")
         if self.dim < 2:
             raise ConfigError(f"model.method_options.dim must be ≥ 2, got {self.dim}")
+        if self.decomposer_from is not None:
+            if not isinstance(self.decomposer_from, str) or not self.decomposer_from.strip():
+                raise ConfigError("model.method_options.decomposer_from must be a model directory path, "
+                                  f"got {self.decomposer_from!r}")
         self.sigmas = [float(s) for s in self.sigmas]
         if self.augment and (not self.sigmas or any(s <= 0 for s in self.sigmas)):
             raise ConfigError(f"model.method_options.sigmas must list positive noise scales, got {self.sigmas}; "

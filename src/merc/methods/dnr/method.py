@@ -9,14 +9,19 @@ backbone only (:meth:`DnRMethod.param_groups`).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import yaml
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch import Tensor
 
 from merc.backbones.base import Backbone, BackboneOutput, dialogue_index
 from merc.data.collate import Batch
+from merc.errors import MercError
 from merc.methods.base import FitContext, Method, MethodOutput
 from merc.methods.dnr.config import DnRConfig
 from merc.methods.dnr.decomposer import COMPONENT_KINDS, Components, Decomposer, DivideHeads
@@ -71,10 +76,68 @@ class DnRMethod(Method):
 
     # -- stage 1 ---------------------------------------------------------------------------
     def pre_fit(self, context: FitContext) -> None:
-        """Divide: pretrain the decomposer on the training split, then freeze it."""
+        """Divide: pretrain the decomposer on the training split, then freeze it.
+
+        With ``decomposer_from`` the frozen decomposer (and its pretraining heads) of that DnR
+        model directory is loaded instead and Divide does not run.
+        """
+        if self.config.decomposer_from is not None:
+            source = self.load_decomposer(self.config.decomposer_from.replace("{seed}", str(context.seed)))
+            context.log(f"dnr: decomposer loaded from {source} (Divide skipped)")
+            return
         run_divide(self.decomposer, self.divide_heads, self.config, context.train_loader,
                    context.trainer_factory, context.log)
         self.freeze_decomposer()
+
+    def load_decomposer(self, model_dir: str | Path) -> Path:
+        """Load and freeze the pretrained decomposer and Divide heads of DnR model directory ``model_dir``.
+
+        Only ``config.yaml`` and ``model.safetensors`` are read (no code runs, the source's
+        backbone is not built). Raises :class:`~merc.errors.MercError` when the directory is not
+        a complete DnR model directory with a trained decomposer, or when its input dims,
+        ``dim`` or number of classes differ from this model's. Returns the directory.
+        """
+        from merc.training.model_dir import CONFIG, INFO, WEIGHTS  # deferred: training imports methods
+
+        root = Path(model_dir)
+        where = f"decomposer_from {root}"
+        for name in (CONFIG, WEIGHTS, INFO):
+            if not (root / name).is_file():
+                raise MercError(f"{where}: not a complete model directory (missing {name}); "
+                                "pass the seed directory written by 'merc train --method dnr'")
+        try:
+            raw = yaml.safe_load((root / CONFIG).read_text(encoding="utf-8"))
+            model, arch = raw["experiment"]["model"], raw["architecture"]
+            method, options = model["method"], dict(model.get("method_options") or {})
+            dims, classes = {m: int(d) for m, d in arch["input_dims"].items()}, int(arch["num_classes"])
+        except (yaml.YAMLError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MercError(f"{where}: unreadable config.yaml ({type(exc).__name__})") from None
+        if method != "dnr":
+            raise MercError(f"{where}: trained with --method {method}, not dnr; it has no decomposer")
+        mine = {m: int(d) for m, d in self.input_dims.items()}
+        if dims != mine:
+            raise MercError(f"{where}: input dims {dims} differ from this run's {mine} "
+                            "(same modalities and features needed)")
+        dim = int(options.get("dim", DnRConfig().dim))
+        if dim != self.config.dim:
+            raise MercError(f"{where}: component width dim={dim} differs from this run's dim={self.config.dim}")
+        if classes != self.num_classes:
+            raise MercError(f"{where}: {classes} classes differ from this run's {self.num_classes}")
+        try:
+            state = load_file(str(root / WEIGHTS))
+        except (SafetensorError, OSError) as exc:
+            raise MercError(f"{where}: corrupted {WEIGHTS} ({exc})") from None
+        if not bool(state.get("divided", torch.tensor(False))):
+            raise MercError(f"{where}: its decomposer was never trained (no Divide stage ran)")
+        parts = {"decomposer": self.decomposer, "divide_heads": self.divide_heads}
+        for prefix, module in parts.items():
+            sub = {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}
+            try:
+                module.load_state_dict(sub, strict=True)
+            except RuntimeError:
+                raise MercError(f"{where}: its {prefix} weights do not match this run's architecture") from None
+        self.freeze_decomposer()
+        return root
 
     def fit_divide(self, train_loader: Any, **trainer_overrides: Any) -> "DnRMethod":
         """Run the Divide stage outside the engine (Python API); returns ``self``."""
