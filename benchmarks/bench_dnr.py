@@ -181,16 +181,60 @@ def run_accuracy(backbone: str, dataset: Any, seed: int, epochs: int, divide_epo
         result.setdefault("epochs_run", {"none": [], "dnr": []})[method].append(run.epochs_run)
         print(f"  {backbone} {method} seed {seed}: test wF1 {result[method][-1]:.2f} "
               f"({run.epochs_run} epochs, {run.seconds:.0f} s)", flush=True)
-    model = load_model_dir(run.model_dir).method
-    ex = collect_explanations(model, make_loader(dataset.split("test"), list(dataset.dims), 16, shuffle=False))
-    per = ex["per_utterance"]
-    agree = interaction_agreement(per["kl"], ex["info"]["component_names"], per["meta:interaction"])
-    result.setdefault("agreement_top_shares", []).append({k: 100 * v for k, v in agree.get("top_shares", {}).items()})
-    result.setdefault("agreement_confusion", []).append(agree.get("confusion", {}))
-    result["agreement"].append(100 * agree["top_component"])
-    result["agreement_kind_sum"].append(100 * agree["top_kind_sum"])
+    record_agreement(result, explanation_agreement(run.model_dir, dataset))
     result["seeds"].append(seed)
     return result
+
+
+def explanation_agreement(model_dir: Path, dataset: Any) -> dict[str, Any]:
+    """Explain DnR model ``model_dir`` on the test split; agreement of its top kinds with the planted ones."""
+    from merc.data.collate import make_loader
+    from merc.explain import collect_explanations
+    from merc.explain.components import interaction_agreement
+    from merc.training.model_dir import load_model_dir
+
+    model = load_model_dir(model_dir).method
+    ex = collect_explanations(model, make_loader(dataset.split("test"), list(dataset.dims), 16, shuffle=False))
+    per = ex["per_utterance"]
+    return interaction_agreement(per["kl"], ex["info"]["component_names"], per["meta:interaction"], per.get("kind_kl"))
+
+
+AGREEMENT_KEYS = ("agreement", "agreement_kind_sum", "agreement_kind_ablation", "agreement_top_shares",
+                  "agreement_ablation_shares", "agreement_confusion", "agreement_ablation_confusion")
+
+
+def record_agreement(result: dict[str, Any], agree: dict[str, Any]) -> None:
+    """Append one run's agreement figures (in %) to the per-seed lists of ``result``."""
+    pct = {k: 100 * v for k, v in agree.get("top_shares", {}).items()}
+    values = {"agreement": 100 * agree["top_component"], "agreement_kind_sum": 100 * agree["top_kind_sum"],
+              "agreement_kind_ablation": 100 * agree.get("top_kind_ablation", float("nan")),
+              "agreement_top_shares": pct,
+              "agreement_ablation_shares": {k: 100 * v for k, v in agree.get("top_kind_ablation_shares", {}).items()},
+              "agreement_confusion": agree.get("confusion", {}),
+              "agreement_ablation_confusion": agree.get("confusion_kind_ablation", {})}
+    for key in AGREEMENT_KEYS:
+        result.setdefault(key, []).append(values[key])
+
+
+def reexplain(results: dict[str, Any], run_dirs: list[str]) -> None:
+    """Recompute every DnR run's explanation agreement from its saved model directory
+    (``<run dir>/<backbone>_dnr_seed<S>``), e.g. after the explanation statistics changed."""
+    from merc.config import DataConfig
+    from merc.data.loading import load_dataset
+
+    dataset = load_dataset(DataConfig(dataset="synthetic-iemocap"))
+    for b, r in results.items():
+        acc = r.get("accuracy") if not b.startswith("_") else None
+        if not acc:
+            continue
+        fresh: dict[str, Any] = {}
+        for seed in acc["seeds"]:
+            found = [Path(d) / f"{b}_dnr_seed{seed}" for d in run_dirs if (Path(d) / f"{b}_dnr_seed{seed}").is_dir()]
+            if not found:
+                raise SystemExit(f"--reexplain: no model directory {b}_dnr_seed{seed} under {', '.join(run_dirs)}")
+            record_agreement(fresh, explanation_agreement(found[0], dataset))
+            print(f"  re-explained {found[0]}", flush=True)
+        acc.update(fresh)
 
 
 def _extend(into: dict[str, Any], more: dict[str, Any]) -> None:
@@ -242,8 +286,8 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
                   + (", pretrained once per seed and reused by all four backbones (`decomposer_from`)" if shared else "")
                   + "; selection on dev weighted F1.", "",
                   "| backbone | seeds | alone | + DnR | Δ | best epoch alone / DnR | epoch wall time DnR ÷ alone "
-                  "| top component type = planted type (%) | by kind sum (%) |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| top component type = planted type (%) | by kind sum (%) | kind-wide removal (%) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for b, r in acc.items():
             delta = np.mean(r["dnr"]) - np.mean(r["none"]) if r["dnr"] and r["none"] else float("nan")
             seeds = " ".join(map(str, r.get("seeds", [])))
@@ -254,15 +298,24 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
             es = r.get("epoch_seconds", {})
             ratio = (f"{np.mean(es['dnr']) / np.mean(es['none']):.1f}×" if es.get("none") and es.get("dnr") else "–")
             lines.append(f"| {name} | {seeds} | {_ms(r['none'])} | {_ms(r['dnr'])} | {delta:+.2f} | {best_txt} | {ratio} | "
-                         f"{_ms(r['agreement'])} | {_ms(r['agreement_kind_sum'])} |")
+                         f"{_ms(r['agreement'])} | {_ms(r['agreement_kind_sum'])} | "
+                         f"{_ms([v for v in r.get('agreement_kind_ablation', []) if np.isfinite(v)])} |")
         baseline = planted_kind_shares()
         tops = [t for r in acc.values() for t in r.get("agreement_top_shares", []) if t]
+        ablation = [t for r in acc.values() for t in r.get("agreement_ablation_shares", []) if t]
+        confusion = [c for r in acc.values() for c in r.get("agreement_ablation_confusion", []) if c]
         lines += ["", "Explanation agreement: uniform chance is 33.3% (utterances whose evidence type is 'none' are "
                   "skipped), but the planted kinds are unbalanced — on the test split "
                   + ", ".join(f"{k} {100 * v:.1f}%" for k, v in baseline.items())
                   + f" — so always naming U scores **{100 * max(baseline.values()):.1f}%**; compare with that."
                   + (" Share of utterances whose top component is U / R / S, mean over all DnR runs: "
-                     + " / ".join(f"{np.mean([t[k] for t in tops]):.1f}%" for k in "URS") + "." if tops else ""),
+                     + " / ".join(f"{np.mean([t[k] for t in tops]):.1f}%" for k in "URS") + "." if tops else "")
+                  + (" With kind-wide removal (each kind zeroed in every modality at once; the last column) the "
+                     "most harmful kind is U / R / S for "
+                     + " / ".join(f"{np.mean([t[k] for t in ablation]):.1f}%" for k in "URS")
+                     + " of the utterances; planted R as named by it, mean over runs: "
+                     + " / ".join(f"{k} {np.mean([c['R'][k] for c in confusion if 'R' in c]) * 100:.1f}%"
+                                  for k in "URS") + "." if ablation and confusion else ""),
                   "", "Epoch wall time is measured on the shared machine during the runs "
                   "(noisy; the CPU-time cost table below is the controlled measurement).", ""]
         divide = results.get("_divide", {})
@@ -320,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="run Divide inside every backbone's DnR run instead of once per seed")
     parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                         help="only render: merge raw results written by earlier --json runs and update the docs")
+    parser.add_argument("--reexplain", nargs="+", default=None, metavar="RUN_DIR",
+                        help="with --merge: recompute the explanation agreement from the saved DnR model "
+                             "directories under these --out folders")
     parser.add_argument("--command", default=None, help="command line to cite in the docs (with --merge)")
     parser.add_argument("--note", default=None, help="free text appended to the docs section")
     parser.add_argument("--cost-batches", type=int, default=3)
@@ -343,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
                         _extend(merged[b]["accuracy"], value)
                     else:
                         merged.setdefault(b, {})[key] = value
+        if args.reexplain:
+            reexplain(merged, args.reexplain)
+            if args.json:
+                Path(args.json).write_text(json.dumps(merged, indent=2))
         text = render(merged, args)
         if not args.no_write:
             write_section(text)

@@ -209,3 +209,16 @@ def test_divide_plateau_is_relative() -> None:
     assert run([6.0 * 0.98 ** i for i in range(20)]) is None
     # slow decreases accumulate against the best: 0.6 % + 0.6 % > 1 % resets the counter
     assert run([6.0 * 0.994 ** i for i in range(20)], patience=2) is None
+
+
+def test_kind_wide_removal_sensitivity() -> None:
+    """``kind_kl`` removes a kind from every modality at once; with one modality it is ``kl``."""
+    method = build()
+    batch = next(iter(loader(shuffle=False)))
+    per = method.explain(batch)["per_utterance"]
+    assert per["kind_kl"].shape == (per["kl"].shape[0], 3)
+    assert (per["kind_kl"] >= 0).all()
+    single = build(dims={"t": DIMS["t"]})
+    batch = next(iter(make_loader(make_dialogues([3, 5], {"t": DIMS["t"]}), ["t"], 2, shuffle=False)))
+    per = single.explain(batch)["per_utterance"]
+    assert per["kind_kl"] == pytest.approx(per["kl"], abs=1e-6)

@@ -66,6 +66,14 @@ def test_interaction_agreement() -> None:
     assert got["top_shares"] == pytest.approx({"U": 1 / 3, "R": 1 / 3, "S": 1 / 3})
     assert got["confusion"]["S"] == pytest.approx({"U": 0.0, "R": 0.5, "S": 0.5})
     assert "R" not in got["confusion"]
+    assert "top_kind_ablation" not in got
+    # kind-wide removals: the second utterance's synergy shows only when S leaves every modality
+    kind_kl = np.array([[4, 1, 0], [0, 1, 6], [1, 0, 2], [9, 9, 9]], float)
+    got = interaction_agreement(kl, NAMES, np.array([0, 2, 2, 3]), kind_kl)
+    assert got["top_kind_ablation"] == pytest.approx(1.0)
+    assert got["top_kind_ablation_shares"] == pytest.approx({"U": 1 / 3, "R": 0.0, "S": 2 / 3})
+    assert got["confusion_kind_ablation"]["S"] == pytest.approx({"U": 0.0, "R": 0.0, "S": 1.0})
+    assert got["top_component"] == pytest.approx(2 / 3)  # the single-component figures are unchanged
 
 
 def fake_explanation(n: int, seed: int = 0) -> dict:

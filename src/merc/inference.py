@@ -213,7 +213,8 @@ def explanation_rows(kind: str | None, result: Mapping[str, Any], n: int) -> lis
     """Per-utterance explanation dicts from a method's ``explain`` output.
 
     DnR (``components``): ``kl`` per component name (how much the prediction changes without
-    it) and the ``top_component``. DRKF (``modality_attention``): ``attention`` per part and
+    it), the ``top_component`` and ``kind_kl`` per kind U/R/S (each removed from every
+    modality at once). DRKF (``modality_attention``): ``attention`` per part and
     the ``dominant`` modality. Other methods: their per-utterance arrays, as lists.
     """
     per = dict(result.get("per_utterance", {}))
@@ -229,6 +230,8 @@ def explanation_rows(kind: str | None, result: Mapping[str, Any], n: int) -> lis
                 row[key] = {name: round(float(x), 6) for name, x in zip(names, item)}
                 if key == "kl":
                     row["top_component"] = names[int(np.argmax(item))]
+            elif key == "kind_kl" and item.shape == (3,):
+                row[key] = {kind: round(float(x), 6) for kind, x in zip("URS", item)}
             elif item.ndim == 0:
                 row[key] = item.item() if hasattr(item, "item") else item
             else:

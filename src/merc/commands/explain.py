@@ -40,6 +40,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  top component type matches the planted interaction for {100 * agreement['top_component']:.1f}% "
               f"of {agreement['n']} utterances (uniform chance 33.3%; always naming the most common "
               f"planted kind: {100 * agreement.get('majority_baseline', 1 / 3):.1f}%)")
+        if "top_kind_ablation" in agreement:
+            print(f"  removing each kind from every modality: the most harmful kind matches for "
+                  f"{100 * agreement['top_kind_ablation']:.1f}%")
     files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     print(f"written to {out}: {', '.join(files)}")
     return 0

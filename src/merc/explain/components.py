@@ -141,13 +141,18 @@ def kind_sensitivity(kl: np.ndarray, component_names: list[str]) -> np.ndarray:
     return np.stack([kl[:, [i for i, k in enumerate(kinds) if k == kind]].sum(1) for kind in "URS"], axis=1)
 
 
-def interaction_agreement(kl: np.ndarray, component_names: list[str], interaction: np.ndarray) -> dict[str, Any]:
-    """How often the top component's kind matches the planted interaction (0 U, 1 R, 2 S; others skipped).
+def interaction_agreement(kl: np.ndarray, component_names: list[str], interaction: np.ndarray,
+                          kind_kl: np.ndarray | None = None) -> dict[str, Any]:
+    """How often the explanation's top kind matches the planted interaction (0 U, 1 R, 2 S; others skipped).
 
     Returns ``{"top_component": share, "top_kind_sum": share, "n": count, "chance": 1/3,
     "majority_baseline": share, "planted_shares": {kind: share}, "top_shares": {kind: share},
-    "confusion": {planted kind: {top kind: share of that planted kind}}}`` where ``top_kind_sum``
-    compares the kind with the largest sensitivity summed over modalities.
+    "confusion": {planted kind: {top kind: share of that planted kind}}}`` where ``top_component``
+    uses the kind of the single most influential component and ``top_kind_sum`` the kind with the
+    largest sensitivity summed over modalities. With ``kind_kl`` (``[N, 3]``, the sensitivity to
+    removing each kind from every modality at once) it adds ``top_kind_ablation``,
+    ``top_kind_ablation_shares`` and ``confusion_kind_ablation``: redundant evidence survives
+    the removal of any single copy, so only the kind-wide removal can see it.
 
     ``chance`` (1/3) is a uniform random guess; ``majority_baseline`` is what always naming the
     most common planted kind scores — the planted kinds are not balanced (on
@@ -157,14 +162,32 @@ def interaction_agreement(kl: np.ndarray, component_names: list[str], interactio
     planted = np.asarray([INTERACTION_KIND.get(int(i), "") for i in interaction])
     keep = planted != ""
     if not keep.any():
-        return {"top_component": float("nan"), "top_kind_sum": float("nan"), "n": 0, "chance": 1 / 3,
-                "majority_baseline": float("nan"), "planted_shares": {}, "top_shares": {}, "confusion": {}}
+        empty: dict[str, Any] = {"top_component": float("nan"), "top_kind_sum": float("nan"), "n": 0, "chance": 1 / 3,
+                                 "majority_baseline": float("nan"), "planted_shares": {}, "top_shares": {},
+                                 "confusion": {}}
+        if kind_kl is not None:
+            empty.update(top_kind_ablation=float("nan"), top_kind_ablation_shares={}, confusion_kind_ablation={})
+        return empty
+    kinds = np.asarray(list("URS"))
     top = top_component_kinds(kl, component_names)
-    by_kind = np.asarray(list("URS"))[np.argmax(kind_sensitivity(kl, component_names), axis=1)]
+    by_kind = kinds[np.argmax(kind_sensitivity(kl, component_names), axis=1)]
     p, t = planted[keep], top[keep]
     planted_shares = {k: float((p == k).mean()) for k in "URS"}
-    confusion = {k: {q: float((t[p == k] == q).mean()) for q in "URS"} for k in "URS" if (p == k).any()}
-    return {"top_component": float((t == p).mean()),
-            "top_kind_sum": float((by_kind[keep] == p).mean()), "n": int(keep.sum()), "chance": 1 / 3,
-            "majority_baseline": max(planted_shares.values()), "planted_shares": planted_shares,
-            "top_shares": {k: float((t == k).mean()) for k in "URS"}, "confusion": confusion}
+    out = {"top_component": float((t == p).mean()),
+           "top_kind_sum": float((by_kind[keep] == p).mean()), "n": int(keep.sum()), "chance": 1 / 3,
+           "majority_baseline": max(planted_shares.values()), "planted_shares": planted_shares,
+           "top_shares": _shares(t), "confusion": _confusion(p, t)}
+    if kind_kl is not None:
+        a = kinds[np.argmax(np.asarray(kind_kl), axis=1)][keep]
+        out.update(top_kind_ablation=float((a == p).mean()), top_kind_ablation_shares=_shares(a),
+                   confusion_kind_ablation=_confusion(p, a))
+    return out
+
+
+def _shares(top: np.ndarray) -> dict[str, float]:
+    return {k: float((top == k).mean()) for k in "URS"}
+
+
+def _confusion(planted: np.ndarray, top: np.ndarray) -> dict[str, dict[str, float]]:
+    """Row-normalised planted × named kind shares (planted kinds that do not occur are left out)."""
+    return {k: _shares(top[planted == k]) for k in "URS" if (planted == k).any()}

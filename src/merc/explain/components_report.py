@@ -23,7 +23,9 @@ def summarize_components(explanation: dict[str, Any], label_names: Sequence[str]
     Returns a dict with ``component_names``, ``modalities``, ``per_class_kl`` ``[C, K]``,
     ``per_class_gold_drop`` ``[C, K]``, ``class_counts`` ``[C]``, ``pairwise_kl`` ``[K, K]``,
     ``modality_dominance`` ``[C, M]``, ``mean_kl`` / ``mean_gold_drop`` / ``fisher_ratio`` /
-    ``probe_accuracy`` ``[K]``, ``accuracy`` and, when the data plants it, ``interaction_agreement``.
+    ``probe_accuracy`` ``[K]``, ``accuracy``, with kind-wide removals (``kind_kl``)
+    ``mean_kind_kl`` ``[3]`` and ``per_class_kind_kl`` ``[C, 3]``, and, when the data plants it,
+    ``interaction_agreement``.
     """
     per_utt, info = explanation["per_utterance"], explanation["info"]
     missing = [k for k in REQUIRED if k not in per_utt]
@@ -50,8 +52,13 @@ def summarize_components(explanation: dict[str, Any], label_names: Sequence[str]
         "probe_accuracy": np.asarray([stats.probe_accuracy(comps[:, k], labels, probe_folds)
                                       for k in range(len(names))]),
     }
+    kind_kl = per_utt.get("kind_kl")
+    if kind_kl is not None:
+        summary["kind_names"] = list("URS")
+        summary["mean_kind_kl"] = kind_kl.mean(0)
+        summary["per_class_kind_kl"] = stats.per_class_mean(kind_kl, labels, C)
     if "meta:interaction" in per_utt:
-        summary["interaction_agreement"] = stats.interaction_agreement(kl, names, per_utt["meta:interaction"])
+        summary["interaction_agreement"] = stats.interaction_agreement(kl, names, per_utt["meta:interaction"], kind_kl)
     return summary
 
 
@@ -60,6 +67,7 @@ def write_components_report(explanation: dict[str, Any], label_names: Sequence[s
     """Write the tables, ``summary.json`` and figures of a ``components`` explanation to ``out_dir``.
 
     Files: ``per_utterance.csv``, ``per_class_sensitivity.csv``, ``per_class_gold_drop.csv``,
+    ``per_class_kind_sensitivity.csv`` (when kind-wide removals were computed),
     ``pairwise_kl.csv``, ``modality_dominance.csv``, ``component_quality.csv``, ``summary.json``
     and (with ``plots``) PNG figures. Returns the JSON-ready summary.
     """
@@ -72,6 +80,9 @@ def write_components_report(explanation: dict[str, Any], label_names: Sequence[s
     for key, file in (("per_class_kl", "per_class_sensitivity.csv"), ("per_class_gold_drop", "per_class_gold_drop.csv")):
         _write_csv(out / file, class_header, [[c, int(n), *_fmt(row)] for c, n, row in
                                               zip(classes, s["class_counts"], s[key])])
+    if "per_class_kind_kl" in s:
+        _write_csv(out / "per_class_kind_sensitivity.csv", ["class", "n", *s["kind_names"]],
+                   [[c, int(n), *_fmt(row)] for c, n, row in zip(classes, s["class_counts"], s["per_class_kind_kl"])])
     _write_csv(out / "pairwise_kl.csv", ["component", *names], [[n, *_fmt(row)] for n, row in zip(names, s["pairwise_kl"])])
     _write_csv(out / "modality_dominance.csv", ["class", *mods],
                [[c, *_fmt(row)] for c, row in zip(classes, s["modality_dominance"])])
@@ -93,15 +104,18 @@ def _per_utterance_rows(per_utt: dict[str, Any], names: list[str], classes: list
     probs = per_utt["probs"]
     pred = probs.argmax(1)
     meta_keys = sorted(k for k in per_utt if k.startswith("meta:"))
+    kind_kl = per_utt.get("kind_kl")
     header = ["dialogue_id", "position", "label", "predicted", "p_predicted",
-              *[f"kl[{n}]" for n in names], *[f"gold_drop[{n}]" for n in names], *[k[5:] for k in meta_keys]]
+              *[f"kl[{n}]" for n in names], *[f"gold_drop[{n}]" for n in names],
+              *([f"kind_kl[{k}]" for k in "URS"] if kind_kl is not None else []), *[k[5:] for k in meta_keys]]
     dialogue = per_utt.get("dialogue_id", np.full(len(labels), ""))
     position = per_utt.get("position", np.arange(len(labels)))
     rows = []
     for i in range(len(labels)):  # file writing, not a training hot path
         rows.append([dialogue[i], int(position[i]), classes[labels[i]] if labels[i] >= 0 else "",
                      classes[pred[i]], f"{probs[i, pred[i]]:.6g}", *_fmt(per_utt["kl"][i]),
-                     *_fmt(per_utt["gold_drop"][i]), *[_scalar(per_utt[k][i]) for k in meta_keys]])
+                     *_fmt(per_utt["gold_drop"][i]), *(_fmt(kind_kl[i]) if kind_kl is not None else []),
+                     *[_scalar(per_utt[k][i]) for k in meta_keys]])
     return header, rows
 
 

@@ -171,6 +171,15 @@ def symmetric_normalize(edge_index: Tensor, edge_weight: Tensor, num_nodes: int)
     return inv_sqrt[edge_index[0]] * edge_weight * inv_sqrt[target]
 
 
+def _check_shared_width(features: Sequence[Tensor], caller: str) -> None:
+    """Raise :class:`ConfigError` unless there is at least one modality and all share one width."""
+    if not features:
+        raise ConfigError(f"{caller} needs at least one modality's features")
+    dims = {x.shape[-1] for x in features}
+    if len(features) > 1 and len(dims) != 1:
+        raise ConfigError(f"{caller}: modality features must share one width, got {sorted(dims)}")
+
+
 def multimodal_graph(features: Sequence[Tensor], mask: Tensor, cross_modal_weight: float = 1.0,
                      normalize: bool = True) -> Graph:
     """MMGCN's multimodal utterance graph (Hu et al., ACL 2021).
@@ -197,11 +206,7 @@ def multimodal_graph(features: Sequence[Tensor], mask: Tensor, cross_modal_weigh
         - output: :class:`Graph` with ``V = M·N`` nodes (modality-major, batch-major within a
           modality), ``E = M·Σ_b L_b² + M(M−1)·N`` edges and ``edge_weight [E]``.
     """
-    if not features:
-        raise ConfigError("multimodal_graph needs at least one modality's features")
-    dims = {x.shape[-1] for x in features}
-    if len(features) > 1 and len(dims) != 1:
-        raise ConfigError(f"multimodal_graph: modality features must share one width, got {sorted(dims)}")
+    _check_shared_width(features, "multimodal_graph")
     M = len(features)
     idx = node_index(mask)  # (B, L)
     N = int(mask.sum())
@@ -311,11 +316,7 @@ def multimodal_adjacency(features: Sequence[Tensor], mask: Tensor, cross_modal_w
     Shapes:
         - output: :class:`BlockAdjacency` over ``V = M·N`` nodes
     """
-    if not features:
-        raise ConfigError("multimodal_adjacency needs at least one modality's features")
-    dims = {x.shape[-1] for x in features}
-    if len(features) > 1 and len(dims) != 1:
-        raise ConfigError(f"multimodal_adjacency: modality features must share one width, got {sorted(dims)}")
+    _check_shared_width(features, "multimodal_adjacency")
     M = len(features)
     valid = mask.to(features[0].dtype)  # (B, L)
     units = [F.normalize(x, dim=-1) for x in features]  # (B, L, d) each

@@ -28,8 +28,8 @@ from merc.methods.dnr.decomposer import COMPONENT_KINDS, Components, Decomposer,
 from merc.methods.dnr.divide_losses import labelled_cross_entropy
 from merc.methods.dnr.divide_stage import default_trainer_factory, flat_features, run_divide
 from merc.methods.dnr.losses import info_nce
-from merc.methods.dnr.refine import (ORIGINAL, ViewSpec, component_drop_views, contrastive_views, pad_length,
-                                     refined_dim, select_dialogues, split_views, stack_views)
+from merc.methods.dnr.refine import (ORIGINAL, ViewSpec, component_drop_views, contrastive_views, kind_drop_views,
+                                     pad_length, refined_dim, select_dialogues, split_views, stack_views)
 from merc.registry import BACKBONES, METHODS
 
 #: ``(components, views, mask, speakers)``: views of one set of dialogues
@@ -282,18 +282,21 @@ class DnRMethod(Method):
 
         Returns ``{"per_utterance": {...}, "info": {...}}`` where every per-utterance array has
         ``N`` rows in ``labels_flat`` order: ``dialogue_id``, ``position``, ``label``, ``probs``
-        ``[N, C]``, ``kl`` ``[N, K]`` (KL(P_full ‖ P_without_c)), ``gold_drop`` ``[N, K]`` (NaN where
+        ``[N, C]``, ``kl`` ``[N, K]`` (KL(P_full ‖ P_without_c)), ``kind_kl`` ``[N, 3]`` (KL(P_full ‖
+        P_without kind k in every modality), columns U, R, S), ``gold_drop`` ``[N, K]`` (NaN where
         unlabelled), ``components`` ``[N, K, D]`` and ``meta:<key>`` for the batch's meta; ``K = 3M``.
         """
         was_training = self.training
         self.eval()
         comps = self.components(batch)
         drops = component_drop_views(self.modalities)
-        outs = self.run_views(comps, [ORIGINAL, *drops], batch)
+        outs = self.run_views(comps, [ORIGINAL, *drops, *kind_drop_views(self.modalities)], batch)
         self.train(was_training)
         log_full = torch.log_softmax(outs[0].logits, dim=-1)  # (N, C)
-        log_without = torch.stack([torch.log_softmax(o.logits, dim=-1) for o in outs[1:]], dim=1)  # (N, K, C)
-        kl = (log_full.exp().unsqueeze(1) * (log_full.unsqueeze(1) - log_without)).sum(-1)  # (N, K)
+        log_all = torch.stack([torch.log_softmax(o.logits, dim=-1) for o in outs[1:]], dim=1)  # (N, K + 3, C)
+        kl_all = (log_full.exp().unsqueeze(1) * (log_full.unsqueeze(1) - log_all)).sum(-1)  # (N, K + 3)
+        kl, kind_kl = kl_all[:, :len(drops)], kl_all[:, len(drops):]  # (N, K), (N, 3)
+        log_without = log_all[:, :len(drops)]  # (N, K, C)
         labels = batch.labels_flat
         gold = labels.clamp(min=0)
         p_gold_full = log_full.exp().gather(1, gold[:, None])  # (N, 1)
@@ -305,7 +308,8 @@ class DnRMethod(Method):
             "dialogue_id": np.repeat(np.asarray(batch.dialogue_ids, dtype=object), lengths),
             "position": np.concatenate([np.arange(n) for n in lengths]),
             "label": labels.cpu().numpy(), "probs": log_full.exp().cpu().numpy(),
-            "kl": kl.clamp(min=0).cpu().numpy(), "gold_drop": gold_drop.cpu().numpy(),
+            "kl": kl.clamp(min=0).cpu().numpy(), "kind_kl": kind_kl.clamp(min=0).cpu().numpy(),
+            "gold_drop": gold_drop.cpu().numpy(),
             "components": parts.cpu().numpy(),
         }
         for key, value in batch.meta.items():

@@ -99,6 +99,16 @@ def component_drop_views(modalities: list[str]) -> list[ViewSpec]:
     return [ViewSpec(f"drop:{m}:{k}", drop=((m, k),)) for m in modalities for k in ("U", "R", "S")]
 
 
+def kind_drop_views(modalities: list[str]) -> list[ViewSpec]:
+    """One view per kind ``U``, ``R``, ``S`` with that kind zeroed in *every* modality (explanations).
+
+    Redundant evidence survives the removal of any one copy, so single-component sensitivity
+    understates R by construction; removing a kind everywhere at once measures what the
+    prediction owes to that kind of information.
+    """
+    return [ViewSpec(f"drop:*:{k}", drop=tuple((m, k) for m in modalities)) for k in ("U", "R", "S")]
+
+
 def stack_views(components: dict[str, Components], views: list[ViewSpec], cross_features: bool,
                 mask: Tensor, speakers: Tensor) -> tuple[dict[str, Tensor], Tensor, Tensor]:
     """Padded backbone inputs of all ``views`` stacked along the batch dimension.
