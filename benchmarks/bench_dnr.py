@@ -190,16 +190,20 @@ def explanation_agreement(model_dir: Path, dataset: Any) -> dict[str, Any]:
     """Explain DnR model ``model_dir`` on the test split; agreement of its top kinds with the planted ones."""
     from merc.data.collate import make_loader
     from merc.explain import collect_explanations
-    from merc.explain.components import interaction_agreement
+    from merc.explain.components import carrier_agreement, interaction_agreement
     from merc.training.model_dir import load_model_dir
 
     model = load_model_dir(model_dir).method
     ex = collect_explanations(model, make_loader(dataset.split("test"), list(dataset.dims), 16, shuffle=False))
-    per = ex["per_utterance"]
-    return interaction_agreement(per["kl"], ex["info"]["component_names"], per["meta:interaction"], per.get("kind_kl"))
+    per, names = ex["per_utterance"], ex["info"]["component_names"]
+    agree = interaction_agreement(per["kl"], names, per["meta:interaction"], per.get("kind_kl"))
+    carrier = carrier_agreement(per["kl"], names, ex["info"]["modalities"], per["meta:interaction"],
+                                per["meta:evidence_mask"])
+    return {**agree, "carrier_top_modality": carrier["top_modality"], "carrier_chance": carrier["chance"]}
 
 
-AGREEMENT_KEYS = ("agreement", "agreement_kind_sum", "agreement_kind_ablation", "agreement_top_shares",
+AGREEMENT_KEYS = ("agreement", "agreement_kind_sum", "agreement_kind_ablation", "carrier", "carrier_chance",
+                  "agreement_top_shares",
                   "agreement_ablation_shares", "agreement_confusion", "agreement_ablation_confusion")
 
 
@@ -208,6 +212,8 @@ def record_agreement(result: dict[str, Any], agree: dict[str, Any]) -> None:
     pct = {k: 100 * v for k, v in agree.get("top_shares", {}).items()}
     values = {"agreement": 100 * agree["top_component"], "agreement_kind_sum": 100 * agree["top_kind_sum"],
               "agreement_kind_ablation": 100 * agree.get("top_kind_ablation", float("nan")),
+              "carrier": 100 * agree.get("carrier_top_modality", float("nan")),
+              "carrier_chance": 100 * agree.get("carrier_chance", float("nan")),
               "agreement_top_shares": pct,
               "agreement_ablation_shares": {k: 100 * v for k, v in agree.get("top_kind_ablation_shares", {}).items()},
               "agreement_confusion": agree.get("confusion", {}),
@@ -286,8 +292,9 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
                   + (", pretrained once per seed and reused by all four backbones (`decomposer_from`)" if shared else "")
                   + "; selection on dev weighted F1.", "",
                   "| backbone | seeds | alone | + DnR | Δ | best epoch alone / DnR | epoch wall time DnR ÷ alone "
-                  "| top component type = planted type (%) | by kind sum (%) | kind-wide removal (%) |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| top component type = planted type (%) | by kind sum (%) | kind-wide removal (%) "
+                  "| unique evidence: top modality = carrier (%) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for b, r in acc.items():
             delta = np.mean(r["dnr"]) - np.mean(r["none"]) if r["dnr"] and r["none"] else float("nan")
             seeds = " ".join(map(str, r.get("seeds", [])))
@@ -299,7 +306,8 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
             ratio = (f"{np.mean(es['dnr']) / np.mean(es['none']):.1f}×" if es.get("none") and es.get("dnr") else "–")
             lines.append(f"| {name} | {seeds} | {_ms(r['none'])} | {_ms(r['dnr'])} | {delta:+.2f} | {best_txt} | {ratio} | "
                          f"{_ms(r['agreement'])} | {_ms(r['agreement_kind_sum'])} | "
-                         f"{_ms([v for v in r.get('agreement_kind_ablation', []) if np.isfinite(v)])} |")
+                         f"{_ms([v for v in r.get('agreement_kind_ablation', []) if np.isfinite(v)])} | "
+                         f"{_ms([v for v in r.get('carrier', []) if np.isfinite(v)])} |")
         baseline = planted_kind_shares()
         tops = [t for r in acc.values() for t in r.get("agreement_top_shares", []) if t]
         ablation = [t for r in acc.values() for t in r.get("agreement_ablation_shares", []) if t]
@@ -310,12 +318,17 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
                   + f" — so always naming U scores **{100 * max(baseline.values()):.1f}%**; compare with that."
                   + (" Share of utterances whose top component is U / R / S, mean over all DnR runs: "
                      + " / ".join(f"{np.mean([t[k] for t in tops]):.1f}%" for k in "URS") + "." if tops else "")
-                  + (" With kind-wide removal (each kind zeroed in every modality at once; the last column) the "
+                  + (" With kind-wide removal (each kind zeroed in every modality at once; the 'kind-wide removal' column) the "
                      "most harmful kind is U / R / S for "
                      + " / ".join(f"{np.mean([t[k] for t in ablation]):.1f}%" for k in "URS")
                      + " of the utterances; planted R as named by it, mean over runs: "
                      + " / ".join(f"{k} {np.mean([c['R'][k] for c in confusion if 'R' in c]) * 100:.1f}%"
                                   for k in "URS") + "." if ablation and confusion else ""),
+                  "", "Last column: among test utterances whose label evidence is planted in one modality only, "
+                  "how often the modality with the largest summed sensitivity (its three components) is that "
+                  "modality; always naming the most common carrier scores "
+                  + (f"{np.mean([v for r in acc.values() for v in r.get('carrier_chance', []) if np.isfinite(v)]):.1f}%."
+                     if any(r.get("carrier_chance") for r in acc.values()) else "–."),
                   "", "Epoch wall time is measured on the shared machine during the runs "
                   "(noisy; the CPU-time cost table below is the controlled measurement).", ""]
         divide = results.get("_divide", {})

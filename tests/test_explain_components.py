@@ -114,3 +114,18 @@ def test_components_report_files(tmp_path) -> None:  # type: ignore[no-untyped-d
     assert len(on_disk["per_class_kl"]) == 3 and on_disk["interaction_agreement"]["n"] == 27
     assert summary["figures"]
     assert (tmp_path / "sensitivity_by_class.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_carrier_agreement() -> None:
+    from merc.explain.components import carrier_agreement
+
+    kl = np.array([[5, 0, 0, 0, 0, 0],   # top modality t; unique, carrier t → match
+                   [0, 0, 0, 1, 2, 0],   # top a; unique, carrier t → miss
+                   [0, 0, 0, 3, 0, 0],   # top a; unique, carrier a → match
+                   [9, 0, 0, 0, 0, 0],   # synergy → skipped
+                   [9, 0, 0, 0, 0, 0]], float)  # "unique" with two carriers → skipped
+    got = carrier_agreement(kl, NAMES, ["t", "a"], np.array([0, 0, 0, 2, 0]), np.array([1, 1, 2, 3, 3]))
+    assert got["n"] == 3 and got["top_modality"] == pytest.approx(2 / 3)
+    assert got["chance"] == pytest.approx(2 / 3)  # t carries two of the three
+    # a carrier outside the explained modalities (visual, bit 4) is skipped
+    assert carrier_agreement(kl, NAMES, ["t", "a"], np.zeros(5), np.full(5, 4))["n"] == 0

@@ -43,6 +43,11 @@ def _run(args: argparse.Namespace) -> int:
         if "top_kind_ablation" in agreement:
             print(f"  removing each kind from every modality: the most harmful kind matches for "
                   f"{100 * agreement['top_kind_ablation']:.1f}%")
+    carrier = summary.get("carrier_agreement")
+    if carrier and carrier.get("n"):
+        print(f"  unique evidence: the most influential modality is the planted one for "
+              f"{100 * carrier['top_modality']:.1f}% of {carrier['n']} utterances "
+              f"(always naming the most common: {100 * carrier['chance']:.1f}%)")
     files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     print(f"written to {out}: {', '.join(files)}")
     return 0

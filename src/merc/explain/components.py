@@ -191,3 +191,30 @@ def _shares(top: np.ndarray) -> dict[str, float]:
 def _confusion(planted: np.ndarray, top: np.ndarray) -> dict[str, dict[str, float]]:
     """Row-normalised planted × named kind shares (planted kinds that do not occur are left out)."""
     return {k: _shares(top[planted == k]) for k in "URS" if (planted == k).any()}
+
+
+MODALITY_BITS = {"t": 1, "a": 2, "v": 4}
+"""Bits of the synthetic generator's per-utterance ``evidence_mask`` (which modalities carry evidence)."""
+
+
+def carrier_agreement(kl: np.ndarray, component_names: list[str], modalities: list[str], interaction: np.ndarray,
+                      evidence_mask: np.ndarray) -> dict[str, Any]:
+    """For utterances whose evidence is *unique* (one carrier modality), how often the modality
+    with the largest summed sensitivity is that carrier.
+
+    Returns ``{"top_modality": share, "n": count, "chance": share}``; ``chance`` is what always
+    naming the most common carrier scores. Carriers outside ``modalities`` are skipped.
+
+    Shapes:
+        - kl: ``[N, K]``; interaction, evidence_mask: ``[N]``
+    """
+    bits = np.asarray([MODALITY_BITS.get(m, 0) for m in modalities])
+    mask = np.asarray(evidence_mask).astype(np.int64)
+    carrier = (mask[:, None] & bits[None, :]) > 0  # (N, M)
+    keep = (np.asarray(interaction) == 0) & (carrier.sum(1) == 1)
+    if not keep.any():
+        return {"top_modality": float("nan"), "n": 0, "chance": float("nan")}
+    top = np.argmax(modality_shares(kl, component_names, modalities), axis=1)[keep]
+    truth = np.argmax(carrier[keep], axis=1)
+    return {"top_modality": float((top == truth).mean()), "n": int(keep.sum()),
+            "chance": float(np.bincount(truth, minlength=len(modalities)).max() / keep.sum())}

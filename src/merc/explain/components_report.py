@@ -25,7 +25,7 @@ def summarize_components(explanation: dict[str, Any], label_names: Sequence[str]
     ``modality_dominance`` ``[C, M]``, ``mean_kl`` / ``mean_gold_drop`` / ``fisher_ratio`` /
     ``probe_accuracy`` ``[K]``, ``accuracy``, with kind-wide removals (``kind_kl``)
     ``mean_kind_kl`` ``[3]`` and ``per_class_kind_kl`` ``[C, 3]``, and, when the data plants it,
-    ``interaction_agreement``.
+    ``interaction_agreement`` and ``carrier_agreement``.
     """
     per_utt, info = explanation["per_utterance"], explanation["info"]
     missing = [k for k in REQUIRED if k not in per_utt]
@@ -59,6 +59,9 @@ def summarize_components(explanation: dict[str, Any], label_names: Sequence[str]
         summary["per_class_kind_kl"] = stats.per_class_mean(kind_kl, labels, C)
     if "meta:interaction" in per_utt:
         summary["interaction_agreement"] = stats.interaction_agreement(kl, names, per_utt["meta:interaction"], kind_kl)
+        if "meta:evidence_mask" in per_utt:
+            summary["carrier_agreement"] = stats.carrier_agreement(kl, names, mods, per_utt["meta:interaction"],
+                                                                   per_utt["meta:evidence_mask"])
     return summary
 
 
