@@ -78,6 +78,7 @@ def test_merc_predict_csv_rows_probabilities_explanations(meld_model: Path, tmp_
         explanation = json.loads(r["explanation"])
         assert explanation["kind"] == "components"
         assert set(explanation["kl"]) == {"t:U", "t:R", "t:S"} and explanation["top_component"] in explanation["kl"]
+        assert set(explanation["kind_kl"]) == {"U", "R", "S"}
 
 
 def test_merc_predict_json_and_python_api_agree(meld_model: Path, tmp_path: Path) -> None:

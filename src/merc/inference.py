@@ -226,12 +226,12 @@ def explanation_rows(kind: str | None, result: Mapping[str, Any], n: int) -> lis
         row: dict[str, Any] = {"kind": kind}
         for key, value in arrays.items():
             item = value[i]
-            if names is not None and item.ndim == 1 and item.shape[0] == len(names):
+            if key == "kind_kl" and item.shape == (3,):
+                row[key] = {k: round(float(x), 6) for k, x in zip("URS", item)}
+            elif names is not None and item.ndim == 1 and item.shape[0] == len(names):
                 row[key] = {name: round(float(x), 6) for name, x in zip(names, item)}
                 if key == "kl":
                     row["top_component"] = names[int(np.argmax(item))]
-            elif key == "kind_kl" and item.shape == (3,):
-                row[key] = {kind: round(float(x), 6) for kind, x in zip("URS", item)}
             elif item.ndim == 0:
                 row[key] = item.item() if hasattr(item, "item") else item
             else:
