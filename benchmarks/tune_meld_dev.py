@@ -10,7 +10,8 @@ weighted F1 curve, wall time) to ``OUT/tune.jsonl``::
 
 Variant keys: trainer keys (``lr``, ``weight_decay``, ``class_weights``, ``max_epochs``,
 ``patience``, ...), ``batch_size``, ``features`` (``minilm`` or ``minilm+wordllama``) and
-``options`` (backbone options).
+``options`` (backbone options) and ``standardize`` (z-score the features with train statistics;
+default true).
 """
 
 from __future__ import annotations
@@ -65,10 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     for text in args.variant or ["{}"]:
         variant = json.loads(text)
         features = variant.pop("features", "minilm")
-        if features not in cache:
+        standardize = bool(variant.pop("standardize", True))
+        if (features, standardize) not in cache:
             raw = bench_meld.load_features(args.dataset, args.data, None, False, features)
-            cache[features] = without_test(bench_meld.standardize(raw))
-        dataset = cache[features]
+            cache[features, standardize] = without_test(bench_meld.standardize(raw) if standardize else raw)
+        dataset = cache[features, standardize]
         options = {**bench_meld.BACKBONE_OPTIONS.get(args.backbone, {}), **variant.pop("options", {})}
         batch_size = variant.pop("batch_size", 32)
         trainer = {"max_epochs": 20, "patience": 5, **bench_meld.TRAINER.get(args.backbone, {}), **variant,
