@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import platform
 import sys
@@ -222,13 +223,19 @@ def record_agreement(result: dict[str, Any], agree: dict[str, Any]) -> None:
         result.setdefault(key, []).append(values[key])
 
 
-def reexplain(results: dict[str, Any], run_dirs: list[str]) -> None:
-    """Recompute every DnR run's explanation agreement from its saved model directory
-    (``<run dir>/<backbone>_dnr_seed<S>``), e.g. after the explanation statistics changed."""
+@functools.cache
+def synthetic_iemocap() -> Any:
+    """The benchmark's dataset, generated once per process (training, explanations and the report share it)."""
     from merc.config import DataConfig
     from merc.data.loading import load_dataset
 
-    dataset = load_dataset(DataConfig(dataset="synthetic-iemocap"))
+    return load_dataset(DataConfig(dataset="synthetic-iemocap"))
+
+
+def reexplain(results: dict[str, Any], run_dirs: list[str]) -> None:
+    """Recompute every DnR run's explanation agreement from its saved model directory
+    (``<run dir>/<backbone>_dnr_seed<S>``), e.g. after the explanation statistics changed."""
+    dataset = synthetic_iemocap()
     for b, r in results.items():
         acc = r.get("accuracy") if not b.startswith("_") else None
         if not acc:
@@ -259,10 +266,7 @@ def _extend(into: dict[str, Any], more: dict[str, Any]) -> None:
 
 def planted_kind_shares() -> dict[str, float]:
     """Shares of the planted U/R/S kinds among the test utterances that have one (context-only skipped)."""
-    from merc.config import DataConfig
-    from merc.data.loading import load_dataset
-
-    test = load_dataset(DataConfig(dataset="synthetic-iemocap")).split("test")
+    test = synthetic_iemocap().split("test")
     inter = np.concatenate([d.meta["interaction"] for d in test])
     inter = inter[inter < 3]
     return {k: float(np.mean(inter == i)) for i, k in enumerate("URS")}
@@ -422,11 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         return 0
     torch.set_num_threads(1)
-    from merc.config import DataConfig
-    from merc.data.loading import load_dataset
     from merc.registry import BACKBONES
 
-    dataset = load_dataset(DataConfig(dataset="synthetic-iemocap"))
+    dataset = synthetic_iemocap()
     backbones = args.backbones or [b for b in BACKBONES.list() if not b.startswith("test")]
     results: dict[str, Any] = {b: {} for b in backbones}
 

@@ -78,16 +78,23 @@ class Backbone(nn.Module):
         raise NotImplementedError
 
 
-def flatten_valid(x: Tensor, mask: Tensor) -> Tensor:
-    """``[B, L, ...]`` → ``[N, ...]`` keeping real positions, batch-major."""
-    return x[mask]
+def valid_index(mask: Tensor) -> Tensor:
+    """``[N]`` flat position ``b·L + i`` of every real utterance of ``mask [B, L]``, batch-major."""
+    return mask.reshape(-1).nonzero().squeeze(1)
 
 
-def unflatten_valid(x: Tensor, mask: Tensor) -> Tensor:
+def flatten_valid(x: Tensor, mask: Tensor, index: Tensor | None = None) -> Tensor:
+    """``[B, L, ...]`` → ``[N, ...]`` keeping real positions, batch-major.
+
+    Gathers with ``index_select`` (pass :func:`valid_index` of ``mask`` to reuse it), whose
+    backward is a cheap ``index_add`` rather than boolean indexing's ``index_put``."""
+    return x.flatten(0, 1).index_select(0, valid_index(mask) if index is None else index)
+
+
+def unflatten_valid(x: Tensor, mask: Tensor, index: Tensor | None = None) -> Tensor:
     """``[N, ...]`` → ``[B, L, ...]`` with zeros at padding (inverse of :func:`flatten_valid`)."""
-    out = x.new_zeros(mask.shape + x.shape[1:])
-    out[mask] = x
-    return out
+    index = valid_index(mask) if index is None else index
+    return x.new_zeros(mask.numel(), *x.shape[1:]).index_copy(0, index, x).view(*mask.shape, *x.shape[1:])
 
 
 def dialogue_index(mask: Tensor) -> Tensor:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from merc.backbones.base import Backbone, BackboneOutput
+from merc.backbones.base import Backbone, BackboneOutput, flatten_valid, unflatten_valid, valid_index
 from merc.errors import ConfigError
 from merc.nn.deep_gcn import DeepGCNII
 from merc.nn.graph import multimodal_adjacency
@@ -52,8 +52,8 @@ class ModalityEncoder(nn.Module):
         ``context_input`` (``[B, L, hidden]``, e.g. a speaker embedding) is added to the input
         of the context RNNs only."""
         # project real utterances only (padding can be half of a batch), then re-pad for the RNNs
-        index = mask.reshape(-1).nonzero().squeeze(1)  # (N,) flat positions of real utterances
-        projected = {m: _scatter(proj(features[m].flatten(0, 1).index_select(0, index)), index, mask)
+        index = valid_index(mask)  # (N,)
+        projected = {m: unflatten_valid(proj(flatten_valid(features[m], mask, index)), mask, index)
                      for m, proj in self.proj.items()}  # (B, L, H)
         encoded = {m: self.context[m](h if context_input is None else h + context_input, mask) if m in self.context
                    else h for m, h in projected.items()}
@@ -61,11 +61,6 @@ class ModalityEncoder(nn.Module):
 
     def forward(self, features: dict[str, Tensor], mask: Tensor) -> dict[str, Tensor]:
         return self.encode(features, mask)[1]
-
-
-def _scatter(rows: Tensor, index: Tensor, mask: Tensor) -> Tensor:
-    """``[N, d]`` rows at flat positions ``index`` → ``[B, L, d]`` with zeros elsewhere."""
-    return rows.new_zeros(mask.numel(), rows.shape[-1]).index_copy(0, index, rows).view(*mask.shape, -1)
 
 
 def check_graph_options(layers: int, alpha: float, lamda: float, dropout: float) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from merc.cli import add_command
 
@@ -35,19 +36,8 @@ def _run(args: argparse.Namespace) -> int:
     summary = write_explanations(bundle.method, dialogues, bundle.modalities, bundle.label_names, out, args.batch_size)
     print(f"{bundle.method.explanation_kind} explanation of {summary.get('num_utterances', '?')} utterances "
           f"({data_cfg.dataset}, split {args.split})")
-    agreement = summary.get("interaction_agreement")
-    if agreement and agreement.get("n"):
-        print(f"  top component type matches the planted interaction for {100 * agreement['top_component']:.1f}% "
-              f"of {agreement['n']} utterances (uniform chance 33.3%; always naming the most common "
-              f"planted kind: {100 * agreement.get('majority_baseline', 1 / 3):.1f}%)")
-        if "top_kind_ablation" in agreement:
-            print(f"  removing each kind from every modality: the most harmful kind matches for "
-                  f"{100 * agreement['top_kind_ablation']:.1f}%")
-    carrier = summary.get("carrier_agreement")
-    if carrier and carrier.get("n"):
-        print(f"  unique evidence: the most influential modality is the planted one for "
-              f"{100 * carrier['top_modality']:.1f}% of {carrier['n']} utterances "
-              f"(always naming the most common: {100 * carrier['chance']:.1f}%)")
+    for line in truth_lines(summary):
+        print(f"  {line}")
     files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     print(f"written to {out}: {', '.join(files)}")
     return 0
@@ -65,3 +55,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", choices=("train", "dev", "test"), help="split to explain")
     p.add_argument("--batch-size", dest="batch_size", type=int, default=16, help="dialogues per batch")
     p.add_argument("--out", metavar="DIR", help="output directory (default MODEL_DIR/explain_<split>)")
+
+
+def truth_lines(summary: dict[str, Any]) -> list[str]:
+    """How the explanation compares with the planted truth (synthetic data; empty otherwise)."""
+    lines = []
+    agreement = summary.get("interaction_agreement") or {}
+    if agreement.get("n"):
+        lines.append(f"top component type matches the planted interaction for {100 * agreement['top_component']:.1f}% "
+                     f"of {agreement['n']} utterances (uniform chance 33.3%; always naming the most common "
+                     f"planted kind: {100 * agreement.get('majority_baseline', 1 / 3):.1f}%)")
+        if "top_kind_ablation" in agreement:
+            lines.append("removing each kind from every modality: the most harmful kind matches for "
+                         f"{100 * agreement['top_kind_ablation']:.1f}%")
+    carrier = summary.get("carrier_agreement") or {}
+    if carrier.get("n"):
+        lines.append(f"unique evidence: the most influential modality is the planted one for "
+                     f"{100 * carrier['top_modality']:.1f}% of {carrier['n']} utterances "
+                     f"(always naming the most common: {100 * carrier['chance']:.1f}%)")
+    return lines

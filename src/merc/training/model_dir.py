@@ -117,16 +117,22 @@ def load_model_dir(path: str | Path) -> ModelBundle:
         raise MercError(f"{root}: unreadable model directory metadata ({type(exc).__name__}); "
                         "retrain or restore the directory") from None
     method = build_from(config, architecture)
-    try:
-        state = load_file(str(root / WEIGHTS))
-    except (SafetensorError, OSError) as exc:
-        raise MercError(f"{root / WEIGHTS}: corrupted weights file ({exc}); retrain or restore it") from None
+    state = read_weights(root)
     missing, unexpected = method.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise MercError(f"{root / WEIGHTS}: weights do not match the recorded architecture "
                         f"(missing {len(missing)}, unexpected {len(unexpected)}); the directory was mixed up")
     method.eval()
     return ModelBundle(method, config, list(label_names), architecture, metrics, info, root)
+
+
+def read_weights(root: str | Path) -> dict[str, torch.Tensor]:
+    """The state dict in ``root/model.safetensors`` (no code runs); a one-line error if it is corrupt."""
+    path = Path(root) / WEIGHTS
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise MercError(f"{path}: corrupted weights file ({exc}); retrain or restore it") from None
 
 
 def load_state_into(method: Method, state: dict[str, torch.Tensor]) -> None:

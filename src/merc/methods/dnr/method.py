@@ -15,8 +15,6 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import Tensor
 
 from merc.backbones.base import Backbone, BackboneOutput, dialogue_index
@@ -97,7 +95,7 @@ class DnRMethod(Method):
         a complete DnR model directory with a trained decomposer, or when its input dims,
         ``dim`` or number of classes differ from this model's. Returns the directory.
         """
-        from merc.training.model_dir import CONFIG, INFO, WEIGHTS  # deferred: training imports methods
+        from merc.training.model_dir import CONFIG, INFO, WEIGHTS, read_weights  # deferred: training imports methods
 
         root = Path(model_dir)
         where = f"decomposer_from {root}"
@@ -123,10 +121,7 @@ class DnRMethod(Method):
             raise MercError(f"{where}: component width dim={dim} differs from this run's dim={self.config.dim}")
         if classes != self.num_classes:
             raise MercError(f"{where}: {classes} classes differ from this run's {self.num_classes}")
-        try:
-            state = load_file(str(root / WEIGHTS))
-        except (SafetensorError, OSError) as exc:
-            raise MercError(f"{where}: corrupted {WEIGHTS} ({exc})") from None
+        state = read_weights(root)
         if not bool(state.get("divided", torch.tensor(False))):
             raise MercError(f"{where}: its decomposer was never trained (no Divide stage ran)")
         parts = {"decomposer": self.decomposer, "divide_heads": self.divide_heads}
