@@ -30,10 +30,11 @@ class DnRConfig:
     """ε in the Pearson denominator of push/pull."""
     synergy_mode: str = "corrected"
     """``corrected``: single-modality synergy heads learn to predict y from s_m while the branch
-    producing s_m gets the reversed gradient (GRL). ``published``: the reference's hinge
-    ``L_joint + ReLU(margin − clamp(L_single − L_joint, 0, cap))`` (reproduces old numbers)."""
+    producing s_m gets the reversed gradient (GRL); L_syn = L_joint + L_single + L_guard.
+    ``published``: the reference's exact arithmetic — the same GRL on each s_m, then L_single
+    only inside the hinge ``L_joint + ReLU(margin − clamp(L_single − L_joint, 0, cap))``."""
     grl_strength: float = 0.5
-    """Gradient-reversal strength applied to the s_m branch (corrected mode)."""
+    """Gradient-reversal strength applied to the s_m branch (both modes, as in the reference)."""
     published_margin: float = 0.3
     """Margin of the published hinge."""
     published_cap: float = 3.0

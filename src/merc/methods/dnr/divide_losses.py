@@ -71,10 +71,36 @@ def single_synergy_loss(components: dict[str, Components], heads: DivideHeads, l
 def published_synergy_hinge(joint: Tensor, single: Tensor, margin: float = 0.3, cap: float = 3.0) -> Tensor:
     """The reference's synergy loss: ``L_joint + ReLU(margin − clamp(L_single − L_joint, 0, cap))``.
 
-    Kept only to reproduce published numbers: it rewards the single heads for getting *worse*
-    and has zero gradient w.r.t. L_single once ``L_single − L_joint ≥ margin``.
+    Kept only to reproduce published numbers. In the reference (and in ``synergy_mode:
+    published``) ``single`` is computed on gradient-reversed s_m, so while the hinge is active
+    (``0 < L_single − L_joint < margin``) the single heads are trained to get *worse* and the
+    s branches to make s_m *more* single-modality predictive; outside that band L_single gets
+    no gradient at all.
     """
     return joint + F.relu(margin - (single - joint).clamp(0.0, cap))
+
+
+def synergy_loss(components: dict[str, Components], heads: DivideHeads, labels: Tensor,
+                 config: DnRConfig) -> tuple[Tensor, dict[str, Tensor]]:
+    """L_syn in the configured ``synergy_mode`` and its parts (L_joint, L_single, L_guard).
+
+    Both modes pass each s_m through the gradient-reversal layer (strength ``grl_strength``)
+    before its single head, as the reference does; they differ only in how L_single enters:
+    ``corrected`` adds it (``L_joint + L_single + L_guard``), ``published`` puts it inside the
+    reference's hinge (:func:`published_synergy_hinge`) — METHODS.md §1.1.
+
+    Shapes:
+        - components: modality → ``[N, D]`` parts; labels ``[N]``
+        - output: scalar loss, {"syn_joint", "syn_single", "guard": scalar}
+    """
+    joint = labelled_cross_entropy(heads.joint_synergy(components), labels)
+    single = single_synergy_loss(components, heads, labels, config.grl_strength)
+    guard = synergy_guard_loss(components, config.corr_eps)
+    if config.synergy_mode == "corrected":
+        syn = joint + single + guard
+    else:
+        syn = published_synergy_hinge(joint, single, config.published_margin, config.published_cap) + guard
+    return syn, {"syn_joint": joint, "syn_single": single, "guard": guard}
 
 
 def divide_loss(components: dict[str, Components], heads: DivideHeads, labels: Tensor,
@@ -95,19 +121,11 @@ def divide_loss(components: dict[str, Components], heads: DivideHeads, labels: T
     ce = labelled_cross_entropy(heads.classify(components), labels)
     unco = decorrelation_loss(components, eps)
     cross = redundancy_pull_loss(components, eps)
-    joint = labelled_cross_entropy(heads.joint_synergy(components), labels)
-    guard = synergy_guard_loss(components, eps)
-    if config.synergy_mode == "corrected":
-        single = single_synergy_loss(components, heads, labels, config.grl_strength)
-        syn = joint + single + guard
-    else:
-        single = single_synergy_loss(components, heads, labels, None)
-        syn = published_synergy_hinge(joint, single, config.published_margin, config.published_cap) + guard
+    syn, syn_terms = synergy_loss(components, heads, labels, config)
     total = ce + config.lambda_corr * (unco + cross) + config.lambda_syn * syn
-    terms = {"divide_ce": ce, "unco": unco, "cross": cross, "syn_joint": joint, "syn_single": single,
-             "guard": guard, "divide_loss": total}
+    terms = {"divide_ce": ce, "unco": unco, "cross": cross, **syn_terms, "divide_loss": total}
     return total, {k: v.detach() for k, v in terms.items()}
 
 
 __all__ = ["decorrelation_loss", "divide_loss", "labelled_cross_entropy", "published_synergy_hinge",
-           "redundancy_pull_loss", "single_synergy_loss", "synergy_guard_loss"]
+           "redundancy_pull_loss", "single_synergy_loss", "synergy_guard_loss", "synergy_loss"]
