@@ -40,3 +40,48 @@ def test_basis_rgcn_isolated_node_gets_root_and_bias_only(order: str) -> None:
     edge_index = torch.tensor([[0], [1]])  # 0 → 1 only; node 0 receives nothing
     out = conv(x, edge_index, torch.tensor([1]))
     assert torch.allclose(out[0], x[0] @ conv.root + conv.bias)
+
+
+def _graph_and_features(seed: int = 1):  # type: ignore[no-untyped-def]
+    torch.manual_seed(seed)
+    mask = torch.ones(3, 7, dtype=torch.bool)
+    mask[2, 4:] = False
+    graph = window_graph(mask, torch.randint(0, 2, (3, 7)), 2, 2, 2)
+    x = torch.randn(graph.num_nodes, 5, dtype=torch.float64)
+    weight = torch.rand(graph.num_edges, dtype=torch.float64)
+    return graph, x, weight
+
+
+@pytest.mark.parametrize("order", ["relation", "basis"])
+def test_weighted_basis_rgcn_matches_hand_computation(order: str) -> None:
+    # h_i = x_i W_root + b + Σ_r 1/|N_r(i)| Σ_{j ∈ N_r(i)} w_ji x_j W_r, written edge by edge
+    graph, x, weight = _graph_and_features()
+    conv = BasisRGCNConv(5, 4, num_relations(2), 3).double()
+    conv.order = order
+    w_r = torch.einsum("rb,bio->rio", conv.comp, conv.weight)
+    source, target = graph.edge_index.tolist()
+    types = graph.edge_type.tolist()
+    count: dict[tuple[int, int], int] = {}
+    for t, r in zip(target, types):
+        count[(t, r)] = count.get((t, r), 0) + 1
+    expected = x @ conv.root + conv.bias
+    for e, (s, t, r) in enumerate(zip(source, target, types)):
+        expected[t] = expected[t] + weight[e] / count[(t, r)] * (x[s] @ w_r[r])
+    got = conv(x, graph.edge_index, graph.edge_type, weight)
+    torch.testing.assert_close(got, expected)
+    # the weights are differentiable (DialogueGCN learns them through its edge attention)
+    w = weight.clone().requires_grad_(True)
+    conv(x, graph.edge_index, graph.edge_type, w).sum().backward()
+    assert w.grad is not None and bool((w.grad != 0).any())
+
+
+@pytest.mark.parametrize("order", ["relation", "basis"])
+def test_unit_edge_weights_still_match_pyg_rgcnconv(order: str) -> None:
+    graph, x, _ = _graph_and_features(2)
+    ref = RGCNConv(5, 4, num_relations(2), num_bases=3).double()
+    new = BasisRGCNConv(5, 4, num_relations(2), 3).double()
+    new.order = order
+    new.load_state_dict(ref.state_dict())
+    ones = torch.ones(graph.num_edges, dtype=torch.float64)
+    torch.testing.assert_close(new(x, graph.edge_index, graph.edge_type, ones),
+                               ref(x, graph.edge_index, graph.edge_type))

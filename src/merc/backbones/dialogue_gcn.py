@@ -15,15 +15,19 @@ from merc.nn.graph import num_relations, window_graph
 from merc.nn.sequence import MaskedRNN
 from merc.registry import BACKBONES
 
+EDGE_ATTENTION_LAYERS = ("rgcn", "graphconv")
+
 
 class BasisRGCNConv(nn.Module):
     r"""Relational graph convolution with basis decomposition, vectorised over relations.
 
-    The same layer as ``torch_geometric.nn.RGCNConv(in, out, R, num_bases=B)`` (mean
-    aggregation per relation, root weight, bias; identical parameter names and shapes, so
-    state dicts are interchangeable):
+    Without edge weights, the same layer as ``torch_geometric.nn.RGCNConv(in, out, R,
+    num_bases=B)`` (mean aggregation per relation, root weight, bias; identical parameter names
+    and shapes, so state dicts are interchangeable). With per-edge weights ``w_ji`` (DialogueGCN's
+    edge attention, which the authors passed to PyG 1.x's ``RGCNConv`` as ``edge_norm``) every
+    message is scaled by its weight:
 
-    .. math:: h_i = x_i W_{root} + b + \sum_r \frac{1}{|N_r(i)|} \sum_{j \in N_r(i)} x_j W_r,
+    .. math:: h_i = x_i W_{root} + b + \sum_r \frac{1}{|N_r(i)|} \sum_{j \in N_r(i)} w_{ji}\, x_j W_r,
        \qquad W_r = \sum_b a_{rb} V_b
 
     computed without PyG's loop over relations, whose per-relation ``weight[r]`` slicing makes
@@ -37,7 +41,8 @@ class BasisRGCNConv(nn.Module):
       the basis-weighted messages over the edges.
 
     Shapes:
-        - x ``[N, in]``, edge_index ``[2, E]`` (source, target), edge_type ``[E]`` → ``[N, out]``
+        - x ``[N, in]``, edge_index ``[2, E]`` (source, target), edge_type ``[E]``, edge_weight
+          ``[E]`` or None (all 1) → ``[N, out]``
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_relations: int, num_bases: int) -> None:
@@ -58,7 +63,7 @@ class BasisRGCNConv(nn.Module):
         glorot(self.root)
         zeros(self.bias)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
+    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         N, R, B, I, O = x.size(0), self.num_relations, self.num_bases, self.in_channels, self.out_channels
         source, target = edge_index
         # 1 / |N_r(i)| for every edge (its target's neighbour count within its relation)
@@ -69,11 +74,13 @@ class BasisRGCNConv(nn.Module):
         relation_first = N * R * I <= 2 * (source.numel() * B + N * I * B)
         if self.order == "relation" or (self.order == "auto" and relation_first):
             w = torch.einsum("rb,bio->rio", self.comp, self.weight).reshape(R * I, O)  # stacked W_r
-            agg = torch.zeros(N * R, I, dtype=x.dtype, device=x.device).index_add_(0, group, x[source])
+            messages = x[source] if edge_weight is None else x[source] * edge_weight.unsqueeze(-1)  # (E, I)
+            agg = torch.zeros(N * R, I, dtype=x.dtype, device=x.device).index_add_(0, group, messages)
             agg = agg / count.clamp(min=1).unsqueeze(-1)
             out = agg.view(N, R * I) @ w
         else:  # basis-first
-            coef = self.comp[edge_type] / count[group].unsqueeze(-1)  # (E, B)
+            scale = 1.0 / count[group] if edge_weight is None else edge_weight / count[group]  # (E,)
+            coef = self.comp[edge_type] * scale.unsqueeze(-1)  # (E, B)
             xv = (x @ self.weight.permute(1, 0, 2).reshape(I, B * O)).view(N, B, O)  # x V_b
             messages = torch.einsum("eb,ebo->eo", coef, xv[source])  # (E, O)
             out = torch.zeros(N, O, dtype=x.dtype, device=x.device).index_add_(0, target, messages)
@@ -91,8 +98,14 @@ class DialogueGCN(Backbone):
        relation = (speaker_i, speaker_j, j after i or not), ``2·S²`` relations.
     3. Edge attention, softmaxed over each utterance's window:
        :math:`\alpha_{ij} = \mathrm{softmax}_j(g_i^\top W_e g_j)`.
-    4. ``h^(1) = ReLU(RGCNConv(g))`` (basis decomposition, ``num_bases`` bases, mean over each
-       relation's neighbours), then ``h^(2) = ReLU(GraphConv(h^(1), weights α))``.
+    4. Graph layers (``edge_attention_layer``):
+
+       - ``"rgcn"`` (default, as the authors' ``GraphNetwork``): the edge attention weights the
+         relational layer, ``h^(1) = RGCNConv(g, weights α)`` (basis decomposition,
+         ``num_bases`` bases, mean over each relation's neighbours), then an unweighted
+         ``h^(2) = GraphConv(h^(1))``, with no non-linearity between or after them;
+       - ``"graphconv"`` (merc ≤ 2026-12-01): ``h^(1) = ReLU(RGCNConv(g))`` unweighted, then
+         ``h^(2) = ReLU(GraphConv(h^(1), weights α))``.
     5. Classifier on ``h_i = [g_i; h^(2)_i]``: optional nodal attention over the utterances
        of the dialogue (:math:`\beta_i = \mathrm{softmax}(h_i^\top W_\beta H)`,
        :math:`\tilde h_i = \beta_i H`), ``l_i = ReLU(W_l \tilde h_i)``,
@@ -114,6 +127,9 @@ class DialogueGCN(Backbone):
         rnn_layers: GRU layers (2 in the authors' code).
         dropout: dropout (0.5).
         nodal_attention: use the nodal attention in the classifier (True).
+        edge_attention_layer: ``"rgcn"`` (the edge attention weights the relational layer, as
+            in the authors' code) or ``"graphconv"`` (it weights the GraphConv layer instead,
+            with a ReLU after each graph layer: merc's earlier variant).
 
     Shapes:
         - features: m → ``[B, L, d_m]``; mask ``[B, L]``; speakers ``[B, L]``
@@ -124,8 +140,12 @@ class DialogueGCN(Backbone):
     def __init__(self, input_dims: dict[str, int], num_classes: int, num_speakers: int = 2,
                  context_hidden: int = 100, graph_hidden: int = 100, classifier_hidden: int = 100,
                  window_past: int = 10, window_future: int = 10, num_bases: int = 30, rnn_layers: int = 2,
-                 dropout: float = 0.5, nodal_attention: bool = True) -> None:
+                 dropout: float = 0.5, nodal_attention: bool = True, edge_attention_layer: str = "rgcn") -> None:
         super().__init__(input_dims, num_classes, num_speakers)
+        if edge_attention_layer not in EDGE_ATTENTION_LAYERS:
+            raise ConfigError(f"edge_attention_layer must be one of {', '.join(EDGE_ATTENTION_LAYERS)}, "
+                              f"got '{edge_attention_layer}'")
+        self.edge_attention_layer = edge_attention_layer
         if num_bases < 1:
             raise ConfigError(f"num_bases must be ≥ 1, got {num_bases}")
         if not 0.0 <= dropout < 1.0:
@@ -149,8 +169,12 @@ class DialogueGCN(Backbone):
         source, target = graph.edge_index
         score = (self.edge_attention(g)[target] * g[source]).sum(-1)  # (E,) g_i^T W_e g_j
         alpha = edge_softmax(score, target, num_nodes=graph.num_nodes)  # over each target's window
-        h = F.relu(self.rgcn(g, graph.edge_index, graph.edge_type))  # (N, G)
-        h = F.relu(self.gconv(h, graph.edge_index, alpha))  # (N, G)
+        if self.edge_attention_layer == "rgcn":
+            h = self.rgcn(g, graph.edge_index, graph.edge_type, alpha)  # (N, G)
+            h = self.gconv(h, graph.edge_index)  # (N, G)
+        else:
+            h = F.relu(self.rgcn(g, graph.edge_index, graph.edge_type))  # (N, G)
+            h = F.relu(self.gconv(h, graph.edge_index, alpha))  # (N, G)
         h = torch.cat([g, h], dim=-1)  # (N, 2·Dc + G)
         if self.nodal is not None:
             padded = unflatten_valid(h, mask)  # (B, L, F)

@@ -16,7 +16,7 @@ Every file is written atomically; ``model.safetensors`` is written last-but-one 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,10 @@ CONFIG = "config.yaml"
 LABELS = "labels.json"
 METRICS = "metrics.json"
 INFO = "info.json"
+
+#: Backbone options added after model directories were first written, with the value that
+#: older directories were trained with (their saved, fully resolved config predates the option).
+LEGACY_BACKBONE_OPTIONS: dict[str, dict[str, Any]] = {"dialogue_gcn": {"edge_attention_layer": "graphconv"}}
 
 
 @dataclass
@@ -116,6 +120,7 @@ def load_model_dir(path: str | Path) -> ModelBundle:
     except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise MercError(f"{root}: unreadable model directory metadata ({type(exc).__name__}); "
                         "retrain or restore the directory") from None
+    config = with_legacy_options(config)
     method = build_from(config, architecture)
     state = read_weights(root)
     missing, unexpected = method.load_state_dict(state, strict=False)
@@ -124,6 +129,17 @@ def load_model_dir(path: str | Path) -> ModelBundle:
                         f"(missing {len(missing)}, unexpected {len(unexpected)}); the directory was mixed up")
     method.eval()
     return ModelBundle(method, config, list(label_names), architecture, metrics, info, root)
+
+
+def with_legacy_options(config: ExperimentConfig) -> ExperimentConfig:
+    """``config`` with :data:`LEGACY_BACKBONE_OPTIONS` filled in where a saved config lacks them,
+    so a directory written before an option existed reloads as the model it was trained as."""
+    model = config.model
+    missing = {k: v for k, v in LEGACY_BACKBONE_OPTIONS.get(model.backbone, {}).items()
+               if k not in model.backbone_options}
+    if not missing:
+        return config
+    return replace(config, model=replace(model, backbone_options={**model.backbone_options, **missing}))
 
 
 def read_weights(root: str | Path) -> dict[str, torch.Tensor]:
