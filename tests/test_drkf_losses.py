@@ -88,7 +88,9 @@ def test_residual_cascade_matches_formula() -> None:
         outs.append(o)
     expected = aug.transition(h + sum(outs))
     torch.testing.assert_close(aug(h), expected)
-    assert isinstance(aug.encoders[0][-1], torch.nn.LeakyReLU)
+    # encoder: LeakyReLU between layers, linear latent (the reference deletes the last activation)
+    assert isinstance(aug.encoders[0][-1], torch.nn.Linear)
+    assert sum(isinstance(m, torch.nn.LeakyReLU) for m in aug.encoders[0]) == 2
     assert isinstance(aug.decoders[0][-1], torch.nn.Linear)  # linear output: residuals can be negative
     assert [m.out_features for m in aug.encoders[0] if isinstance(m, torch.nn.Linear)] == [5, 4, 3]
 

@@ -72,7 +72,7 @@ def test_faithful_mode_lets_padding_leak() -> None:
     assert not torch.allclose(method(batch).logits, method(with_garbage_padding(batch, 4)).logits, atol=1e-3)
 
 
-def test_faithful_mode_uses_zero_special_tokens_and_no_type_embeddings() -> None:
+def test_faithful_mode_uses_zero_special_tokens_and_no_modality_type_embeddings() -> None:
     method = make_method(input_mode="frames", faithful=True).eval()
     batch = collate_dialogues(make_dialogues())
     before = method(batch).logits

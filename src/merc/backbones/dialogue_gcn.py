@@ -16,6 +16,7 @@ from merc.nn.sequence import MaskedRNN
 from merc.registry import BACKBONES
 
 EDGE_ATTENTION_LAYERS = ("rgcn", "graphconv")
+NODAL_SCORES = ("tanh", "bilinear")
 
 
 class BasisRGCNConv(nn.Module):
@@ -140,12 +141,16 @@ class DialogueGCN(Backbone):
     def __init__(self, input_dims: dict[str, int], num_classes: int, num_speakers: int = 2,
                  context_hidden: int = 100, graph_hidden: int = 100, classifier_hidden: int = 100,
                  window_past: int = 10, window_future: int = 10, num_bases: int = 30, rnn_layers: int = 2,
-                 dropout: float = 0.5, nodal_attention: bool = True, edge_attention_layer: str = "rgcn") -> None:
+                 dropout: float = 0.5, nodal_attention: bool = True, edge_attention_layer: str = "rgcn",
+                 nodal_scores: str = "tanh") -> None:
         super().__init__(input_dims, num_classes, num_speakers)
         if edge_attention_layer not in EDGE_ATTENTION_LAYERS:
             raise ConfigError(f"edge_attention_layer must be one of {', '.join(EDGE_ATTENTION_LAYERS)}, "
                               f"got '{edge_attention_layer}'")
         self.edge_attention_layer = edge_attention_layer
+        if nodal_scores not in NODAL_SCORES:
+            raise ConfigError(f"nodal_scores must be one of {', '.join(NODAL_SCORES)}, got '{nodal_scores}'")
+        self.nodal_scores = nodal_scores
         if num_bases < 1:
             raise ConfigError(f"num_bases must be ≥ 1, got {num_bases}")
         if not 0.0 <= dropout < 1.0:
@@ -157,7 +162,7 @@ class DialogueGCN(Backbone):
         self.rgcn = BasisRGCNConv(width, graph_hidden, num_relations(self.num_speakers), num_bases)
         self.gconv = GraphConv(graph_hidden, graph_hidden)
         joint = width + graph_hidden
-        self.nodal = nn.Linear(joint, joint, bias=False) if nodal_attention else None  # W_β
+        self.nodal = (nn.Linear(joint, joint, bias=nodal_scores == "tanh") if nodal_attention else None)  # W_β
         self.linear = nn.Linear(joint, classifier_hidden)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(classifier_hidden, num_classes)
@@ -179,6 +184,8 @@ class DialogueGCN(Backbone):
         if self.nodal is not None:
             padded = unflatten_valid(h, mask)  # (B, L, F)
             scores = torch.bmm(self.nodal(padded), padded.transpose(1, 2))  # (B, L, L)
+            if self.nodal_scores == "tanh":
+                scores = torch.tanh(scores)
             scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
             h = torch.bmm(torch.softmax(scores, dim=-1), padded)[mask]  # (N, F)
         rep = F.relu(self.linear(h))  # (N, Dh)

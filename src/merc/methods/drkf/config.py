@@ -52,8 +52,13 @@ class DRKFConfig:
     """``proper``: KL(p‖q) from log-probabilities for text and audio. ``published``: the
     reference arithmetic (``kl_div`` fed probabilities, text term counted twice, no audio)."""
     faithful: bool = False
-    """Fusion as published: zero CLS/SEP tokens, no modality-type embeddings, no padding mask,
-    positions over the whole concatenation (padding then leaks into the prediction)."""
+    """Fusion as published (a BERT fed ``inputs_embeds``): zero CLS/SEP tokens, learned absolute
+    positions over the whole concatenation and BERT's token-type embedding (type 0 everywhere)
+    instead of modality-type embeddings, no padding mask (padding then leaks into the
+    prediction); pooling and reconstruction also count padded positions."""
+    max_positions: int = 2800
+    """Faithful mode: size of the learned position table (reference 2800); longer fusion inputs
+    are cut to this length, as the reference does."""
     temperature_init: float = 1.0
     """Initial θ of the learnable temperature τ = sigmoid(θ)."""
     w_ce: float = 1.0
@@ -92,7 +97,8 @@ class DRKFConfig:
         _choice("input_mode", self.input_mode, INPUT_MODES)
         _choice("kl_mode", self.kl_mode, KL_MODES)
         _choice("text_pool", self.text_pool, POOLINGS)
-        for name in ("width", "layers", "heads", "ffn", "n_blocks", "lite_chunks", "max_text_tokens", "sample_rate"):
+        for name in ("width", "layers", "heads", "ffn", "n_blocks", "lite_chunks", "max_text_tokens", "sample_rate",
+                     "max_positions"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"model.method_options.{name} must be ≥ 1, got {getattr(self, name)}")
         if self.width % self.heads:

@@ -15,6 +15,8 @@ from torch import Tensor, nn
 
 #: order of the last axis of :attr:`FusionOutput.cls_attention`
 ATTENTION_PARTS = ("a", "t", "special")
+#: LayerNorm ε of Hugging Face BERT (the published fusion encoder)
+BERT_LAYER_NORM_EPS = 1e-12
 
 
 def sinusoidal_positions(length: int, dim: int, device: torch.device | None = None) -> Tensor:
@@ -44,16 +46,21 @@ class FusionOutput:
 class FusionLayer(nn.Module):
     """Post-norm Transformer layer (BERT style) that also returns the CLS attention row.
 
+    With ``bert=True`` it is exactly a Hugging Face ``BertLayer``: LayerNorm ε = 1e-12 and no
+    dropout between the feed-forward's GELU and its output projection.
+
     Shapes:
         - x ``[B, S, d]``, key_padding_mask ``[B, S]`` (True = ignore) → ``[B, S, d]``, ``[B, S]``.
     """
 
-    def __init__(self, width: int, heads: int, ffn: int, dropout: float) -> None:
+    def __init__(self, width: int, heads: int, ffn: int, dropout: float, bert: bool = False) -> None:
         super().__init__()
+        eps = BERT_LAYER_NORM_EPS if bert else 1e-5
         self.attn = nn.MultiheadAttention(width, heads, dropout=dropout, batch_first=True)
-        self.norm1 = nn.LayerNorm(width)
-        self.norm2 = nn.LayerNorm(width)
-        self.ff = nn.Sequential(nn.Linear(width, ffn), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn, width))
+        self.norm1 = nn.LayerNorm(width, eps=eps)
+        self.norm2 = nn.LayerNorm(width, eps=eps)
+        self.ff = nn.Sequential(nn.Linear(width, ffn), nn.GELU(), nn.Identity() if bert else nn.Dropout(dropout),
+                                nn.Linear(ffn, width))
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, key_padding_mask: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -69,9 +76,12 @@ class FusionEncoder(nn.Module):
 
     Default (``faithful=False``): learned CLS/SEP vectors, modality-type embeddings (special,
     audio, text), sinusoidal positions restarting in each segment and key-padding masks, so
-    padded frames/tokens change nothing. ``faithful=True`` reproduces the published version:
-    zero CLS/SEP tokens, no type embeddings, positions over the whole concatenation and no
-    padding mask (padding is attended to).
+    padded frames/tokens change nothing. ``faithful=True`` reproduces the published version, a
+    Hugging Face ``BertModel`` fed ``inputs_embeds``: zero CLS/SEP tokens, BERT's embeddings —
+    learned absolute positions ``0 … S−1`` over the whole concatenation and the learned
+    token-type embedding of type 0 at every position (the reference passes no
+    ``token_type_ids``), summed with the input, then LayerNorm and dropout — no padding mask
+    (padding is attended to), and sequences longer than ``max_positions`` cut to that length.
 
     Args:
         width: model width ``d`` (reference 1024).
@@ -79,7 +89,8 @@ class FusionEncoder(nn.Module):
         heads: attention heads (reference 8).
         ffn: feed-forward width (reference 4096).
         dropout: dropout rate.
-        faithful: reproduce the published unmasked, zero-token version.
+        faithful: reproduce the published unmasked, zero-token BERT version.
+        max_positions: learned position table size in faithful mode (reference 2800).
 
     Shapes:
         - h_a ``[B, T_a, d]``, mask_a ``[B, T_a]``, h_t ``[B, T_t, d]``, mask_t ``[B, T_t]``
@@ -87,16 +98,22 @@ class FusionEncoder(nn.Module):
     """
 
     def __init__(self, width: int, layers: int = 2, heads: int = 4, ffn: int = 256, dropout: float = 0.1,
-                 faithful: bool = False) -> None:
+                 faithful: bool = False, max_positions: int = 2800) -> None:
         super().__init__()
         self.width = width
         self.faithful = faithful
+        self.max_positions = max_positions
+        if faithful:  # BERT's learned embedding tables, initialised N(0, 0.02) as BERT does
+            self.position_embedding = nn.Embedding(max_positions, width)
+            self.token_type_embedding = nn.Embedding(2, width)  # BERT's type_vocab_size; only type 0 is used
+            for table in (self.position_embedding, self.token_type_embedding):
+                nn.init.normal_(table.weight, std=0.02)
         self.cls = nn.Parameter(torch.randn(width) * 0.02)
         self.sep = nn.Parameter(torch.randn(width) * 0.02)
         self.type_embedding = nn.Embedding(3, width)  # 0 special, 1 audio, 2 text
-        self.norm = nn.LayerNorm(width)
+        self.norm = nn.LayerNorm(width, eps=BERT_LAYER_NORM_EPS if faithful else 1e-5)
         self.dropout = nn.Dropout(dropout)
-        self.layers = nn.ModuleList(FusionLayer(width, heads, ffn, dropout) for _ in range(layers))
+        self.layers = nn.ModuleList(FusionLayer(width, heads, ffn, dropout, bert=faithful) for _ in range(layers))
 
     def forward(self, h_a: Tensor, mask_a: Tensor, h_t: Tensor, mask_t: Tensor) -> FusionOutput:
         B, T_a, d = h_a.shape
@@ -109,8 +126,9 @@ class FusionEncoder(nn.Module):
                              torch.full((T_t,), 2, device=device), special])  # (S,)
         if self.faithful:
             zero = h_a.new_zeros(B, 1, d)
-            x = torch.cat([zero, h_a, zero, h_t, zero], dim=1)  # (B, S, d)
-            x = x + sinusoidal_positions(x.shape[1], d, device)
+            x = torch.cat([zero, h_a, zero, h_t, zero], dim=1)[:, : self.max_positions]  # (B, S, d)
+            segment = segment[: self.max_positions]
+            x = x + self.position_embedding.weight[: x.shape[1]] + self.token_type_embedding.weight[0]
             key_padding_mask = None
         else:
             cls = self.cls.expand(B, 1, d)

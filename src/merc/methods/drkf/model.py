@@ -87,7 +87,7 @@ class DRKFMethod(Method):
         self.augmenter = nn.ModuleDict({m: ResidualAugmenter(w, cfg.ae_layers, cfg.n_blocks) for m in DRKF_MODALITIES})
         self.label_heads = nn.ModuleDict({m: nn.Linear(w, num_classes) for m in DRKF_MODALITIES})
         self.temperature = LearnableTemperature(cfg.temperature_init)
-        self.fusion = FusionEncoder(w, cfg.layers, cfg.heads, cfg.ffn, cfg.dropout, cfg.faithful)
+        self.fusion = FusionEncoder(w, cfg.layers, cfg.heads, cfg.ffn, cfg.dropout, cfg.faithful, cfg.max_positions)
         self.classifier = EmotionClassifier(w, num_classes, cfg.dropout)
         self.discriminator = EmotionDiscriminator(w)
 

@@ -24,11 +24,12 @@ class ProjectionHead(nn.Module):
         return self.net(x)
 
 
-def _mlp(widths: Sequence[int], activation: type[nn.Module], last_activation: bool) -> nn.Sequential:
+def _mlp(widths: Sequence[int], activation: type[nn.Module]) -> nn.Sequential:
+    """``Linear`` layers through ``widths`` with ``activation`` between them (linear output)."""
     layers: list[nn.Module] = []
     for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
         layers.append(nn.Linear(w_in, w_out))
-        if last_activation or i < len(widths) - 2:
+        if i < len(widths) - 2:
             layers.append(activation())
     return nn.Sequential(*layers)
 
@@ -43,9 +44,11 @@ class ResidualAugmenter(nn.Module):
         x_k = x_{k-1} + o_{k-1}, \quad o_k = \mathrm{Dec}_k(\mathrm{Enc}_k(x_k)), \quad
         \hat H = \mathrm{Transition}\big(H + \textstyle\sum_{k=1}^{K} o_k\big)
 
-    ``Enc_k``: ``d → 256 → 128 → 64`` with LeakyReLU after every layer; ``Dec_k``:
-    ``64 → 128 → 256 → d`` with ReLU between layers and a linear output (so residuals can be
-    negative); ``Transition = Linear → ReLU → Linear``. Being position-wise, padded positions
+    ``Enc_k``: ``d → 256 → 128 → 64`` with LeakyReLU between layers and a linear output (the
+    reference, ``models/subnets/auto_encoder.py``, deletes the last layer's activation);
+    ``Dec_k``: ``64 → 128 → 256 → d`` with ReLU between layers and a linear output (so residuals
+    can be negative); ``Transition = Linear → ReLU → Linear``. The reference builds it without
+    dropout or batch norm (``dropout=0, use_bn=False``), as here. Being position-wise, padded positions
     never influence valid ones.
 
     Args:
@@ -60,8 +63,8 @@ class ResidualAugmenter(nn.Module):
     def __init__(self, dim: int, hidden: Sequence[int] = (256, 128, 64), n_blocks: int = 5) -> None:
         super().__init__()
         widths = [dim, *hidden]
-        self.encoders = nn.ModuleList(_mlp(widths, nn.LeakyReLU, last_activation=True) for _ in range(n_blocks))
-        self.decoders = nn.ModuleList(_mlp(widths[::-1], nn.ReLU, last_activation=False) for _ in range(n_blocks))
+        self.encoders = nn.ModuleList(_mlp(widths, nn.LeakyReLU) for _ in range(n_blocks))
+        self.decoders = nn.ModuleList(_mlp(widths[::-1], nn.ReLU) for _ in range(n_blocks))
         self.transition = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
 
     def forward(self, h: Tensor) -> Tensor:
