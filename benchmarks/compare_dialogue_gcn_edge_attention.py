@@ -1,7 +1,15 @@
-"""DialogueGCN: edge attention in the relational layer (``rgcn``, the authors' wiring, default)
-vs in the GraphConv layer (``graphconv``, merc's earlier variant), same seeds, interleaved.
+"""DialogueGCN: the authors' wiring (default) vs merc's earlier variant, same seeds, interleaved.
 
-For each seed both variants are trained back to back (method ``none``, dev-set selection), on
+Variants (backbone options over the bundled defaults):
+
+- ``faithful``: the defaults — edge attention in the relational layer, unweighted GraphConv, no
+  non-linearity (``edge_attention_layer: rgcn``), tanh-bounded nodal attention
+  (``nodal_scores: tanh``), as in conv-emotion's ``DialogueGCN/model.py``;
+- ``earlier``: merc until 2026-12-01 (``edge_attention_layer: graphconv``, ``nodal_scores:
+  bilinear``);
+- ``faithful_no_nodal``: the faithful graph without the nodal attention (``nodal_attention: false``).
+
+For each seed the variants are trained back to back (method ``none``, dev-set selection), on
 
 - ``synthetic-iemocap`` (tav): dev and test weighted F1 are reported (synthetic data);
 - MELD text (frozen MiniLM+WordLlama features, z-scored with train statistics, as in
@@ -32,7 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_meld  # noqa: E402
 from tune_meld_dev import without_test  # noqa: E402
 
-VARIANTS = ("rgcn", "graphconv")
+VARIANTS: dict[str, dict[str, Any]] = {
+    "faithful": {},
+    "earlier": {"edge_attention_layer": "graphconv", "nodal_scores": "bilinear"},
+    "faithful_no_nodal": {"nodal_attention": False},
+}
 #: the synthetic budget of bench_dnr's DialogueGCN rows; MELD: bench_meld's dialogue_gcn settings
 TRAINER = {"synthetic-iemocap": {"max_epochs": 20, "patience": 6},
            "meld": {"max_epochs": 25, "patience": 6, **bench_meld.TRAINER.get("dialogue_gcn", {})}}
@@ -54,7 +66,7 @@ def run_one(dataset: Any, modalities: str, name: str, variant: str, seed: int, o
 
     raw_cfg = {"data": {"dataset": dataset.name, "modalities": modalities, "batch_size": 16 if name != "meld" else 32},
                "model": {"method": "none", "backbone": "dialogue_gcn",
-                         "backbone_options": {"edge_attention_layer": variant}},
+                         "backbone_options": VARIANTS[variant]},
                "trainer": {**TRAINER[name], "threads": 1, "progress": False, "checkpoint_every": 0},
                "output": {"dir": str(out)}}
     config = ExperimentConfig.from_dict(raw_cfg, source="compare_dialogue_gcn_edge_attention")
@@ -92,6 +104,7 @@ def summary(records: list[dict[str, Any]]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--datasets", nargs="+", default=["synthetic-iemocap", "meld"], choices=list(TRAINER))
     p.add_argument("--data", type=Path, default=bench_meld.shared_data_dir())
     p.add_argument("--out", type=Path, default=bench_meld.REPO / "runs" / "compare_dialogue_gcn_edge_attention")
@@ -108,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.datasets:
         dataset, modalities = load(name, args.data)
         for seed in args.seeds:
-            for variant in (VARIANTS if seed % 2 == 0 else VARIANTS[::-1]):  # interleaved, order alternating
+            for variant in (args.variants if seed % 2 == 0 else args.variants[::-1]):  # interleaved, alternating
                 records.append(run_one(dataset, modalities, name, variant, seed, args.out))
     print("\n".join(summary(records)))
     return 0

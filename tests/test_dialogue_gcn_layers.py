@@ -65,16 +65,47 @@ def test_unknown_edge_attention_layer_is_a_config_error() -> None:
         BACKBONES.create("dialogue_gcn", input_dims={"t": 5}, num_classes=3, edge_attention_layer="both")
 
 
-def test_model_dir_saved_before_the_option_reloads_as_the_graphconv_variant(tmp_path: Path) -> None:
+def test_model_dir_saved_before_the_options_reloads_as_the_earlier_variant(tmp_path: Path) -> None:
     model = resolve_model_options(ModelConfig(method="none", backbone="dialogue_gcn", backbone_options=OPTIONS))
-    assert model.backbone_options["edge_attention_layer"] == "rgcn"  # the bundled default
+    assert model.backbone_options["edge_attention_layer"] == "rgcn"  # the bundled defaults
+    assert model.backbone_options["nodal_scores"] == "tanh"
+    architecture = {"input_dims": {"t": 5}, "num_classes": 3, "num_speakers": 2}
     config = ExperimentConfig(data=DataConfig(dataset="test", modalities="t"), model=model)
-    method = build_from(config, {"input_dims": {"t": 5}, "num_classes": 3, "num_speakers": 2})
-    out = save_model_dir(tmp_path / "m", method, config, ["a", "b", "c"], {})
-    assert load_model_dir(out).method.backbone.edge_attention_layer == "rgcn"
+    assert load_model_dir(save_model_dir(tmp_path / "new", build_from(config, architecture), config, list("abc"), {})
+                          ).method.backbone.edge_attention_layer == "rgcn"
+    # a directory written until 2026-12-01: the earlier model, its config without the two keys
+    earlier = {**model.backbone_options, "edge_attention_layer": "graphconv", "nodal_scores": "bilinear"}
+    config = ExperimentConfig(data=config.data, model=ModelConfig("none", "dialogue_gcn", earlier))
+    out = save_model_dir(tmp_path / "old", build_from(config, architecture), config, list("abc"), {})
     raw = yaml.safe_load((out / CONFIG).read_text())
-    del raw["experiment"]["model"]["backbone_options"]["edge_attention_layer"]  # as written until 2026-12-01
+    for key in ("edge_attention_layer", "nodal_scores"):
+        del raw["experiment"]["model"]["backbone_options"][key]
     (out / CONFIG).write_text(yaml.safe_dump(raw))
     bundle = load_model_dir(out)
-    assert bundle.method.backbone.edge_attention_layer == "graphconv"
+    assert (bundle.method.backbone.edge_attention_layer, bundle.method.backbone.nodal_scores) == ("graphconv", "bilinear")
     assert bundle.config.model.backbone_options["edge_attention_layer"] == "graphconv"
+
+
+def test_tanh_nodal_attention_matches_the_authors_general2_attention() -> None:
+    # MatchingAttention(att_type='general2'): α = softmax(tanh((W x_i + b)·M_j) · mask), re-masked
+    # and renormalised, pooled over M; written here for one padded batch without vectorisation
+    from merc.backbones.dialogue_gcn import nodal_attention
+
+    torch.manual_seed(0)
+    mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    h = 3.0 * torch.randn(int(mask.sum()), 5, dtype=torch.float64)
+    query = torch.nn.Linear(5, 5).double()
+    got = nodal_attention(h, mask, query, bounded=True)
+    expected, start = [], 0
+    for length in mask.sum(1).tolist():
+        M = torch.zeros(4, 5, dtype=torch.float64)
+        M[:length] = h[start:start + length]
+        m = torch.zeros(4, dtype=torch.float64)
+        m[:length] = 1
+        for i in range(length):
+            alpha = torch.softmax(torch.tanh((query(M[i]) @ (M * m[:, None]).T) * m), dim=0) * m
+            expected.append((alpha / alpha.sum()) @ M)
+        start += length
+    torch.testing.assert_close(got, torch.stack(expected))
+    unbounded = nodal_attention(h, mask, query, bounded=False)
+    assert not torch.allclose(unbounded, got)

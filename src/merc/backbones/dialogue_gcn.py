@@ -88,6 +88,24 @@ class BasisRGCNConv(nn.Module):
         return out + x @ self.root + self.bias
 
 
+def nodal_attention(h: Tensor, mask: Tensor, query: nn.Linear, bounded: bool) -> Tensor:
+    r"""DialogueGCN's attention of every utterance over all utterances of its dialogue.
+
+    :math:`s_{ij} = (W h_i + b)^\top h_j`, bounded by ``tanh`` when ``bounded`` (the authors'
+    ``MatchingAttention(att_type='general2')``), :math:`\beta_{ij} = \mathrm{softmax}_j(s_{ij})`
+    over the real utterances ``j``, output :math:`\tilde h_i = \sum_j \beta_{ij} h_j`.
+
+    Shapes:
+        - h ``[N, F]`` (real utterances, batch-major), mask ``[B, L]`` → ``[N, F]``
+    """
+    padded = unflatten_valid(h, mask)  # (B, L, F)
+    scores = torch.bmm(query(padded), padded.transpose(1, 2))  # (B, L, L)
+    if bounded:
+        scores = torch.tanh(scores)
+    scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
+    return torch.bmm(torch.softmax(scores, dim=-1), padded)[mask]
+
+
 @BACKBONES.register("dialogue_gcn")
 class DialogueGCN(Backbone):
     r"""DialogueGCN: speaker- and position-aware relational graph convolution.
@@ -108,8 +126,9 @@ class DialogueGCN(Backbone):
        - ``"graphconv"`` (merc ≤ 2026-12-01): ``h^(1) = ReLU(RGCNConv(g))`` unweighted, then
          ``h^(2) = ReLU(GraphConv(h^(1), weights α))``.
     5. Classifier on ``h_i = [g_i; h^(2)_i]``: optional nodal attention over the utterances
-       of the dialogue (:math:`\beta_i = \mathrm{softmax}(h_i^\top W_\beta H)`,
-       :math:`\tilde h_i = \beta_i H`), ``l_i = ReLU(W_l \tilde h_i)``,
+       of the dialogue (:func:`nodal_attention`; ``nodal_scores: tanh`` bounds the scores and
+       gives the query a bias, as the authors' code; ``bilinear`` is the paper's unbounded
+       :math:`h_i^\top W_\beta h_j`, merc's earlier choice), ``l_i = ReLU(W_l \tilde h_i)``,
        ``logits = W_{smax} Dropout(l_i)``.
 
     The model fuses modalities early, so ``modality_logits`` holds the joint logits under
@@ -131,6 +150,7 @@ class DialogueGCN(Backbone):
         edge_attention_layer: ``"rgcn"`` (the edge attention weights the relational layer, as
             in the authors' code) or ``"graphconv"`` (it weights the GraphConv layer instead,
             with a ReLU after each graph layer: merc's earlier variant).
+        nodal_scores: ``"tanh"`` (authors' code) or ``"bilinear"`` (merc's earlier variant).
 
     Shapes:
         - features: m → ``[B, L, d_m]``; mask ``[B, L]``; speakers ``[B, L]``
@@ -182,12 +202,7 @@ class DialogueGCN(Backbone):
             h = F.relu(self.gconv(h, graph.edge_index, alpha))  # (N, G)
         h = torch.cat([g, h], dim=-1)  # (N, 2·Dc + G)
         if self.nodal is not None:
-            padded = unflatten_valid(h, mask)  # (B, L, F)
-            scores = torch.bmm(self.nodal(padded), padded.transpose(1, 2))  # (B, L, L)
-            if self.nodal_scores == "tanh":
-                scores = torch.tanh(scores)
-            scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
-            h = torch.bmm(torch.softmax(scores, dim=-1), padded)[mask]  # (N, F)
+            h = nodal_attention(h, mask, self.nodal, bounded=self.nodal_scores == "tanh")  # (N, F)
         rep = F.relu(self.linear(h))  # (N, Dh)
         logits = self.output(self.dropout(rep))
         return BackboneOutput(logits, {m: logits for m in self.modalities}, rep,

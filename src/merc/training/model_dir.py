@@ -39,7 +39,8 @@ INFO = "info.json"
 
 #: Backbone options added after model directories were first written, with the value that
 #: older directories were trained with (their saved, fully resolved config predates the option).
-LEGACY_BACKBONE_OPTIONS: dict[str, dict[str, Any]] = {"dialogue_gcn": {"edge_attention_layer": "graphconv"}}
+LEGACY_BACKBONE_OPTIONS: dict[str, dict[str, Any]] = {
+    "dialogue_gcn": {"edge_attention_layer": "graphconv", "nodal_scores": "bilinear"}}
 
 
 @dataclass
