@@ -217,17 +217,10 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; errors name the file."""
+    from merc.io_utils import load_yaml_file
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read config ({exc.strerror or exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{p}: invalid YAML{line}; fix the syntax") from None
+    data = load_yaml_file(p)
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -35,6 +35,7 @@ from merc.data.schema import DialogueDataset
 from merc.errors import ConfigError, MercError
 from merc.evaluation.metrics import compute_metrics
 from merc.evaluation.predict import predict_dialogues
+from merc.io_utils import load_json_file
 from merc.methods.base import FitContext, Method
 from merc.training.callbacks import BestStateTracker, RunIdentityCheck
 from merc.training.checkpoints import (AtomicCheckpointIO, RNGStateCallback, checkpoint_callback, remove_checkpoints,
@@ -249,9 +250,9 @@ def finished_metrics(out: str | Path, config: ExperimentConfig, seed: int) -> di
     """The metrics of a complete model directory of this config and seed in ``out``, else ``None``."""
     out = Path(out)
     try:
-        stored = json.loads((out / INFO).read_text(encoding="utf-8")).get("run_identity") or {}
-        metrics = json.loads((out / METRICS).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        stored = load_json_file(out / INFO).get("run_identity") or {}
+        metrics = load_json_file(out / METRICS)
+    except (MercError, AttributeError):
         return None
     if stored.get("seed") != int(seed) or stored.get("config") != identity_config(config):
         return None
@@ -261,9 +262,9 @@ def finished_metrics(out: str | Path, config: ExperimentConfig, seed: int) -> di
 def _finished_run(out: Path, seed: int, identity: dict[str, Any], start: float) -> RunResult:
     """The :class:`RunResult` of a complete model directory (``--resume`` skips it)."""
     try:
-        metrics = json.loads((out / METRICS).read_text(encoding="utf-8"))
-        stored = json.loads((out / INFO).read_text(encoding="utf-8")).get("run_identity")
-    except (OSError, json.JSONDecodeError) as exc:
+        metrics = load_json_file(out / METRICS)
+        stored = load_json_file(out / INFO).get("run_identity")
+    except (MercError, AttributeError) as exc:
         raise MercError(f"{out}: unreadable model directory ({type(exc).__name__}); delete it and train "
                         "again") from None
     if stored is not None and json.loads(json.dumps(identity)) != stored:
