@@ -304,13 +304,16 @@ def bundled_defaults(kind: str, name: str) -> dict[str, Any]:
 
 
 def resolve_model_options(model: ModelConfig) -> ModelConfig:
-    """Bundled defaults merged under the user's options (the user's values win)."""
-    return ModelConfig(
-        method=model.method,
-        backbone=model.backbone,
-        backbone_options=deep_merge(bundled_defaults("backbones", model.backbone), model.backbone_options),
-        method_options=deep_merge(bundled_defaults("methods", model.method), model.method_options),
-    )
+    """Bundled defaults merged under the user's options (the user's values win), each value coerced
+    to the type the backbone/method declares (:mod:`merc.options`; unknown names are errors)."""
+    from merc.options import coerce_model_options
+
+    backbone_options, method_options = coerce_model_options(
+        model.backbone, model.method,
+        deep_merge(bundled_defaults("backbones", model.backbone), model.backbone_options),
+        deep_merge(bundled_defaults("methods", model.method), model.method_options))
+    return ModelConfig(method=model.method, backbone=model.backbone, backbone_options=backbone_options,
+                       method_options=method_options)
 
 
 def save_yaml(data: dict[str, Any], path: str | Path) -> None:

@@ -35,7 +35,9 @@ from merc.data.schema import DialogueDataset
 from merc.errors import ConfigError, MercError
 from merc.evaluation.metrics import compute_metrics
 from merc.evaluation.predict import predict_dialogues
+from merc.interrupt import StopOnSignal
 from merc.io_utils import load_json_file
+from merc.progress import progress_callbacks
 from merc.methods.base import FitContext, Method
 from merc.training.callbacks import BestStateTracker, RunIdentityCheck
 from merc.training.checkpoints import (AtomicCheckpointIO, RNGStateCallback, checkpoint_callback, remove_checkpoints,
@@ -133,12 +135,13 @@ def make_trainer_factory(config: ExperimentConfig, out_dir: Path) -> Callable[..
     strategy = resolve_strategy(t)
 
     def factory(stage: str, max_epochs: int, callbacks: Sequence[L.Callback] = (), **overrides: Any) -> L.Trainer:
-        callbacks = list(callbacks)
+        shown, bar = progress_callbacks(stage_label(config, stage), t.progress)
+        callbacks = [*callbacks, StopOnSignal(), *shown]
         checkpointing = any(isinstance(c, L.pytorch.callbacks.ModelCheckpoint) for c in callbacks)
         kwargs: dict[str, Any] = dict(
             accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
             max_epochs=max_epochs, gradient_clip_val=t.gradient_clip or None, callbacks=callbacks,
-            enable_progress_bar=t.progress, enable_model_summary=False, enable_checkpointing=checkpointing,
+            enable_progress_bar=bar, enable_model_summary=False, enable_checkpointing=checkpointing,
             logger=L.pytorch.loggers.CSVLogger(str(out_dir), name="logs", version=stage),
             num_sanity_val_steps=0, deterministic=True, default_root_dir=str(out_dir),
             use_distributed_sampler=False, plugins=[AtomicCheckpointIO()],
@@ -147,6 +150,13 @@ def make_trainer_factory(config: ExperimentConfig, out_dir: Path) -> Callable[..
         return L.Trainer(**kwargs)
 
     return factory
+
+
+def stage_label(config: ExperimentConfig, stage: str) -> str:
+    """The name progress output gives a stage: DnR's main stage is ``refine``, others' ``train``."""
+    if stage == "main":
+        return "refine" if config.model.method == "dnr" else "train"
+    return stage
 
 
 def train_run(config: ExperimentConfig, seed: int, dataset: DialogueDataset, out_dir: str | Path,

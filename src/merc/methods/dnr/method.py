@@ -54,6 +54,8 @@ class DnRMethod(Method):
 
     explanation_kind = "components"
 
+    options_class = DnRConfig
+
     def __init__(self, input_dims: dict[str, int], num_classes: int, num_speakers: int = 2,
                  backbone: str = "late_fusion", backbone_options: dict[str, Any] | None = None,
                  **options: Any) -> None:
