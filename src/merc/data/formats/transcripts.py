@@ -133,10 +133,10 @@ def _find_files(directory: Path, files: dict[str, str], dataset: str) -> dict[st
         raise DataError(directory, f"is not a directory of {dataset} CSVs", field="path",
                         fix=f"run `merc data fetch {dataset}` or pass the folder holding {', '.join(files.values())}")
     paths = {s: directory / f for s, f in files.items()}
-    if not paths["train"].is_file() or not paths["test"].is_file():
+    if not paths["train"].exists() or not paths["test"].exists():
         raise DataError(directory, f"lacks {files['train']} or {files['test']}", field="path",
                         fix=f"run `merc data fetch {dataset}` or point path at the folder holding the CSVs")
-    return {s: p for s, p in paths.items() if p.is_file()}
+    return {s: p for s, p in paths.items() if p.exists()}  # read_table refuses non-regular files
 
 
 def read_meld_csvs(directory: str | Path, labels: str = "meld-7", name: str = "meld") -> DialogueDataset:
