@@ -275,7 +275,7 @@ def test_non_regular_or_oversized_files_are_refused_by_every_loader(tmp_path_fac
     monkeypatch.delenv(MAX_FILE_BYTES_ENV, raising=False)
 
 
-@settings(max_examples=24, deadline=None, derandomize=True, database=None)
+@settings(max_examples=16, deadline=None, derandomize=True, database=None)
 @given(depth=st.integers(1, 200_000), opener=st.sampled_from(["[", "{\"a\":"]),
        kind=st.sampled_from(["json", "yaml", "jsonl", "npz-header"]))
 def test_nesting_at_any_depth_loads_or_is_one_line(tmp_path_factory, depth, opener, kind):

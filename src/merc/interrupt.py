@@ -4,7 +4,8 @@ The CLI installs :func:`install_handlers`. Outside training a signal raises
 :class:`Interrupted` at once (every output is written atomically, so nothing half-written is
 left). Inside ``Trainer.fit`` the handler only records the signal and
 :class:`StopOnSignal` raises at the next batch boundary, so a checkpoint being written is
-never cut short; the last complete ``last.ckpt`` stays for ``--resume``. The CLI prints one
+never cut short; the last complete ``last.ckpt`` stays for ``--resume``. A second signal stops
+at once. The CLI prints one
 line (where the checkpoint is, the exact command to resume) and exits 130 (SIGINT) or 143
 (SIGTERM), so ``merc train ... && next-step`` does not go on.
 """
@@ -40,8 +41,9 @@ class Interrupted(Exception):
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
+    again = _state["received"] is not None
     _state["received"] = signum
-    if _state["deferred"] == 0:
+    if _state["deferred"] == 0 or again:  # a second signal does not wait for the safe point
         raise Interrupted(signum)
 
 
