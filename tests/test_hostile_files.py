@@ -28,6 +28,8 @@ from merc.data.formats import read_dataset
 from merc.errors import DataError
 from merc.io_utils import MAX_FILE_BYTES_ENV, load_npz_bounded, read_bytes_bounded
 
+from test_hostile_cli import model_dir  # noqa: E402,F401  (a tiny trained model directory)
+
 TABLE = b"dialogue_id,speaker,label,split\nd0,A,joy,train\nd0,B,sadness,train\nd1,A,joy,test\nd2,A,joy,train\n"
 DEEP = 100_000
 
@@ -159,14 +161,6 @@ def test_csv_field_longer_than_131072_characters_is_accepted(tmp_path):
 
 
 # -- model directories --------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("model")
-    assert main(["train", "--dataset", "synthetic-small", "--epochs", "1", "--no-progress", "--threads", "1",
-                 "-o", "model.backbone_options.hidden=8", "--out", str(out)]) == 0
-    return out / "seed_0"
-
-
 def _copy(model_dir: Path, root: Path) -> Path:
     copy = root / "seed_0"
     shutil.copytree(model_dir, copy, ignore=shutil.ignore_patterns("logs", "eval_*"))

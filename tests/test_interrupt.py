@@ -90,6 +90,9 @@ def test_sigint_exits_130_with_the_same_line(tmp_path, monkeypatch, capsys):
     previous = signal.getsignal(signal.SIGINT)
     assert main([*ARGS, "--out", str(out)]) == 130
     assert signal.getsignal(signal.SIGINT) is previous, "main() restores the handlers it replaced"
+    from merc.interrupt import pending
+
+    assert pending() is None, "the signal was acted on: a later run in this process is not stopped"
     _check_stopped(capsys.readouterr().err, "SIGINT", out)
 
 

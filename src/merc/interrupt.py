@@ -44,6 +44,7 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     again = _state["received"] is not None
     _state["received"] = signum
     if _state["deferred"] == 0 or again:  # a second signal does not wait for the safe point
+        _state["received"] = None
         raise Interrupted(signum)
 
 
@@ -80,7 +81,8 @@ class StopOnSignal(L.Callback):
 
     def _check(self) -> None:
         signum = _state["received"]
-        if signum is not None and signum in (signal.SIGINT, signal.SIGTERM):
+        if signum is not None:
+            _state["received"] = None  # acted on: a later run in this process starts clean
             raise Interrupted(signum)
 
     def on_train_batch_end(self, *args: Any) -> None:

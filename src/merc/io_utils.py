@@ -217,8 +217,8 @@ def load_npz_bounded(path: str | Path) -> dict[str, Any]:
             for member in members:
                 with archive.open(member) as fh:
                     version = npformat.read_magic(fh)
-                    read_header = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
-                    shape, _, dtype = read_header(fh)
+                    v1 = version == (1, 0)
+                    shape, _, dtype = (npformat.read_array_header_1_0 if v1 else npformat.read_array_header_2_0)(fh)
                     claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
                     if claimed > member.file_size:
                         raise DataError(p, f"member claims shape {tuple(shape)} ({claimed} bytes) but holds "

@@ -137,7 +137,8 @@ def load_model_dir(path: str | Path) -> ModelBundle:
 
 def _mapping(value: Any, path: Path) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise DataError(path, f"holds a {type(value).__name__}, not a JSON object", fix="retrain or restore the directory")
+        raise DataError(path, f"holds a {type(value).__name__}, not a JSON object",
+                        fix="retrain or restore the directory")
     return value
 
 
@@ -184,7 +185,8 @@ def check_shapes(expected: dict[str, torch.Tensor], state: dict[str, torch.Tenso
     for key, tensor in expected.items():
         if tuple(state[key].shape) != tuple(tensor.shape):
             raise DataError(path, f"tensor has shape {tuple(state[key].shape)}, config.yaml's architecture needs "
-                            f"{tuple(tensor.shape)}", field=key, fix="the directory was mixed up; retrain or restore it")
+                            f"{tuple(tensor.shape)}", field=key,
+                            fix="the directory was mixed up; retrain or restore it")
 
 
 def read_weights(root: str | Path) -> dict[str, torch.Tensor]:
