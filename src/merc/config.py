@@ -217,17 +217,10 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; errors name the file."""
+    from merc.io_utils import load_yaml_file
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read config ({exc.strerror or exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{p}: invalid YAML{line}; fix the syntax") from None
+    data = load_yaml_file(p)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -311,13 +304,16 @@ def bundled_defaults(kind: str, name: str) -> dict[str, Any]:
 
 
 def resolve_model_options(model: ModelConfig) -> ModelConfig:
-    """Bundled defaults merged under the user's options (the user's values win)."""
-    return ModelConfig(
-        method=model.method,
-        backbone=model.backbone,
-        backbone_options=deep_merge(bundled_defaults("backbones", model.backbone), model.backbone_options),
-        method_options=deep_merge(bundled_defaults("methods", model.method), model.method_options),
-    )
+    """Bundled defaults merged under the user's options (the user's values win), each value coerced
+    to the type the backbone/method declares (:mod:`merc.options`; unknown names are errors)."""
+    from merc.options import coerce_model_options
+
+    backbone_options, method_options = coerce_model_options(
+        model.backbone, model.method,
+        deep_merge(bundled_defaults("backbones", model.backbone), model.backbone_options),
+        deep_merge(bundled_defaults("methods", model.method), model.method_options))
+    return ModelConfig(method=model.method, backbone=model.backbone, backbone_options=backbone_options,
+                       method_options=method_options)
 
 
 def save_yaml(data: dict[str, Any], path: str | Path) -> None:

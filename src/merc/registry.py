@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 from typing import Any, Callable, Generic, TypeVar
@@ -72,7 +73,9 @@ class Registry(Generic[T]):
         self._load_builtins()
         if name not in self._entries:
             choices = ", ".join(sorted(self._entries)) or "(none registered)"
-            raise MercError(f"unknown {self.kind} '{name}'; valid choices: {choices}")
+            close = difflib.get_close_matches(str(name), list(self._entries), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise MercError(f"unknown {self.kind} '{name}'{hint or ';'} valid choices: {choices}")
         return self._entries[name]
 
     def create(self, name: str, **kwargs: Any) -> T:

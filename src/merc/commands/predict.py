@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from pathlib import Path
 
 from merc.cli import add_command
 
@@ -13,8 +14,9 @@ def _run(args: argparse.Namespace) -> int:
 
     predictor = Predictor.from_dir(args.model_dir, batch_size=args.batch_size, cache_dir=args.cache_dir,
                                    progress=not args.no_progress)
+    out = args.out or default_out(args.conversations, args.format)
     rows = predictor.predict(args.conversations)
-    path = write_predictions(rows, args.out, args.format)
+    path = write_predictions(rows, out, args.format)
     counts = Counter(r["label"] for r in rows)
     dialogues = len({r["dialogue_id"] for r in rows})
     summary = ", ".join(f"{label} {n}" for label, n in counts.most_common())
@@ -27,6 +29,11 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def default_out(conversations: str, fmt: str | None) -> str:
+    """``talks.csv`` → ``talks.predictions.csv`` (``.json`` for ``--format json``) in the current directory."""
+    return f"{Path(conversations).stem}.predictions.{fmt or 'csv'}"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "predict", "predict emotions (with explanations) for new conversations", _run,
                     description="Label every utterance of CONVERSATIONS (a .csv or .jsonl table with columns "
@@ -36,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                 "model's method offers (see docs/predict.md).")
     p.add_argument("model_dir", metavar="MODEL_DIR", help="a model directory written by merc train (e.g. runs/x/seed_0)")
     p.add_argument("conversations", metavar="CONVERSATIONS", help="utterance table (.csv or .jsonl)")
-    p.add_argument("--out", required=True, metavar="FILE", help="where to write the predictions")
+    p.add_argument("--out", metavar="FILE", help="where to write the predictions (default: "
+                   "<CONVERSATIONS stem>.predictions.csv, or .json with --format json, in the current directory)")
     p.add_argument("--format", choices=("csv", "json"), help="output format (default: from --out's suffix, else csv)")
     p.add_argument("--batch-size", dest="batch_size", type=int, default=16, help="dialogues per forward pass")
     p.add_argument("--cache-dir", dest="cache_dir", metavar="DIR", help="cache extracted features here (default: none)")

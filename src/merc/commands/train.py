@@ -25,7 +25,8 @@ _FLAG_KEYS: dict[str, tuple[str, str]] = {
 def add_experiment_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``train`` and ``sweep``: a YAML config plus explicit overrides."""
     p.add_argument("--config", metavar="YAML", help="experiment config: a YAML file (sections data, model, trainer, output) or the name "
-                        "of a bundled experiment, e.g. 'main' (the README's main job)")
+                        "of a bundled experiment, e.g. 'main' (the README's main job); the defaults shown below "
+                        "apply to what neither the config nor a flag sets")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", help="catalog name (see 'merc datasets') or path to a data file")
     g.add_argument("--data-path", dest="data_path", metavar="PATH", help="local files for a catalog dataset")
@@ -34,10 +35,10 @@ def add_experiment_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", dest="batch_size", type=int, help="dialogues per batch")
     g.add_argument("--dev-seed", dest="dev_seed", type=int, help="seed of the dev carve-out when no official dev split")
     g.add_argument("--protocol", choices=("split", "leave-one-group-out", "iemocap4-loso"),
-                   help="evaluation protocol: the dataset's split (default), leave-one-group-out folds "
+                   help="evaluation protocol: the dataset's split, leave-one-group-out folds "
                         "(see --group-key), or DRKF's IEMOCAP-4 leave-one-session-out")
     g.add_argument("--group-key", dest="group_key", metavar="KEY",
-                   help="dialogue meta key of the groups for leave-one-group-out (default: session)")
+                   help="dialogue meta key of the groups for leave-one-group-out")
     g.add_argument("--clean", action="store_const", const=True, help="replace NaN/inf features by 0 (reported)")
     g = p.add_argument_group("model")
     g.add_argument("--method", help="none, dnr or drkf (see 'merc methods')")
@@ -50,7 +51,7 @@ def add_experiment_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--class-weights", dest="class_weights", action="store_const", const=True,
                    help="inverse-frequency class weights in the cross-entropy")
     g.add_argument("--selection", choices=("dev", "test-legacy"),
-                   help="epoch selection: dev (default) or test-legacy (best TEST epoch; labelled, not comparable)")
+                   help="epoch selection: dev or test-legacy (best TEST epoch; labelled, not comparable)")
     g.add_argument("--devices", type=int, help="processes/devices per machine (DDP when > 1)")
     g.add_argument("--num-nodes", dest="num_nodes", type=int, help="machines (multi-node DDP)")
     g.add_argument("--strategy", help="Lightning strategy: auto, ddp, ddp_spawn, ...")
@@ -67,7 +68,26 @@ def add_experiment_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config value by dotted key, e.g. -o model.backbone_options.hidden=128 "
                         "(repeatable; applied last)")
-    p.add_argument("--no-progress", dest="no_progress", action="store_true", help="hide progress bars")
+    p.add_argument("--no-progress", dest="no_progress", action="store_true",
+                   help="hide progress bars (and the per-epoch lines printed when output is not a terminal)")
+    _show_config_defaults(p)
+
+
+def _show_config_defaults(p: argparse.ArgumentParser) -> None:
+    """Append ``(default: X)`` with the value the config uses to each flag that maps to a config key
+    (the flags themselves default to None so that only explicit flags override a --config file)."""
+    from merc.config import ExperimentConfig
+
+    defaults = ExperimentConfig().to_dict()
+    for action in p._actions:
+        if action.dest not in _FLAG_KEYS or action.nargs == 0:
+            continue
+        section, key = _FLAG_KEYS[action.dest]
+        value = defaults[section][key]
+        if value is None:
+            continue
+        shown = " ".join(map(str, value)) if isinstance(value, list) else value
+        action.help = f"{action.help} (default: {shown})"
 
 
 def config_from_args(args: argparse.Namespace) -> Any:

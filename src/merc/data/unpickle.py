@@ -115,17 +115,16 @@ def loads_restricted(data: bytes, source: str | Path = "<bytes>", encoding: str 
                         field="pickle", fix="re-save the data with plain lists/dicts/numpy arrays, or convert it to "
                         "the merc user format (docs/formats.md)") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            UnicodeDecodeError, OverflowError, MemoryError) as exc:
+            UnicodeDecodeError, OverflowError, MemoryError, RecursionError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(source, f"is not a readable pickle (truncated or corrupted: {detail})", field="pickle",
                         fix="re-download or re-create the file") from None
 
 
 def load_pickle(path: str | Path, encoding: str = "latin1") -> Any:
-    """Read a pickle file safely (see module docs). Missing files raise DataError too."""
+    """Read a pickle file safely (see module docs). Missing files, non-regular files (FIFOs,
+    devices) and files over the read limit raise DataError too (:mod:`merc.io_utils`)."""
+    from merc.io_utils import read_bytes_bounded
+
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise DataError(p, f"cannot read file ({exc.strerror or exc})", fix="check the path") from None
-    return loads_restricted(data, p, encoding)
+    return loads_restricted(read_bytes_bounded(p), p, encoding)

@@ -41,8 +41,12 @@ def merge_explanations(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 
 def collect_explanations(method: Any, loader: Iterable[Any]) -> dict[str, Any]:
-    """Run ``method.explain`` over every batch of ``loader`` and merge the results."""
-    return merge_explanations(method.explain(batch) for batch in loader)
+    """Run ``method.explain`` over every batch of ``loader`` and merge the results (one progress line
+    per chunk of batches when the output is not a terminal)."""
+    from merc.progress import chunk_lines
+
+    total = len(loader) if hasattr(loader, "__len__") else 0
+    return merge_explanations(method.explain(batch) for batch in chunk_lines(loader, "explain", total))
 
 
 def write_explanations(method: Any, dialogues: Sequence[Any], modalities: Sequence[str], label_names: Sequence[str],

@@ -17,6 +17,7 @@ interrupted extraction resumes at the first missing chunk.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -27,8 +28,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from merc.errors import MercError
 from merc.features.base import Extractor
-from merc.io_utils import atomic_path, atomic_write_json
+from merc.io_utils import atomic_path, atomic_write_json, load_json_file, read_bytes_bounded
 
 log = logging.getLogger(__name__)
 
@@ -159,13 +161,13 @@ def write_chunk(data_path: Path, meta_path: Path, arrays: Sequence[np.ndarray]) 
 def read_chunk(data_path: Path, meta_path: Path, expected: int) -> list[np.ndarray] | None:
     """The chunk's arrays, or ``None`` if it is missing, incomplete or fails its checksum."""
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        raw = data_path.read_bytes()
+        meta = load_json_file(meta_path)
+        raw = read_bytes_bounded(data_path)
         if meta.get("sha256") != _sha256(raw) or int(meta.get("count", -1)) != expected:
             return None
-        with np.load(data_path, allow_pickle=False) as npz:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             data, lengths, frame = npz["data"], npz["lengths"], bool(npz["frame"])
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+    except (OSError, ValueError, KeyError, AttributeError, TypeError, MercError):
         return None
     if lengths.shape != (expected,) or int(lengths.sum()) != data.shape[0]:
         return None

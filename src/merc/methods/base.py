@@ -69,6 +69,8 @@ class Method(nn.Module):
 
     #: what ``merc explain`` offers for this method ("components", "modality_attention", ...)
     explanation_kind: str | None = None
+    #: dataclass declaring the ``**options`` the method takes (types coerce ``-o`` overrides)
+    options_class: type | None = None
 
     def __init__(self, input_dims: dict[str, int], num_classes: int, num_speakers: int = 2) -> None:
         super().__init__()

@@ -24,7 +24,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from merc.errors import MercError
-from merc.io_utils import atomic_path
+from merc.io_utils import atomic_path, check_regular_file
 
 CHECKPOINT_DIR = "checkpoints"
 LAST = "last.ckpt"
@@ -47,10 +47,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True``; a damaged one is a one-line error."""
     p = Path(path)
+    if not p.exists():
+        raise MercError(f"{p}: checkpoint not found; run without --resume to start afresh")
+    check_regular_file(p)
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise MercError(f"{p}: checkpoint not found; run without --resume to start afresh") from None
     except Exception as exc:  # torch raises RuntimeError/UnpicklingError/EOFError/... for damaged files
         raise MercError(f"{p}: unreadable checkpoint ({type(exc).__name__}); delete it and run without "
                         "--resume to start afresh") from None

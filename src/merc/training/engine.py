@@ -35,6 +35,9 @@ from merc.data.schema import DialogueDataset
 from merc.errors import ConfigError, MercError
 from merc.evaluation.metrics import compute_metrics
 from merc.evaluation.predict import predict_dialogues
+from merc.interrupt import StopOnSignal
+from merc.io_utils import load_json_file
+from merc.progress import progress_callbacks
 from merc.methods.base import FitContext, Method
 from merc.training.callbacks import BestStateTracker, RunIdentityCheck
 from merc.training.checkpoints import (AtomicCheckpointIO, RNGStateCallback, checkpoint_callback, remove_checkpoints,
@@ -132,12 +135,13 @@ def make_trainer_factory(config: ExperimentConfig, out_dir: Path) -> Callable[..
     strategy = resolve_strategy(t)
 
     def factory(stage: str, max_epochs: int, callbacks: Sequence[L.Callback] = (), **overrides: Any) -> L.Trainer:
-        callbacks = list(callbacks)
+        shown, bar = progress_callbacks(stage_label(config, stage), t.progress)
+        callbacks = [*callbacks, StopOnSignal(), *shown]
         checkpointing = any(isinstance(c, L.pytorch.callbacks.ModelCheckpoint) for c in callbacks)
         kwargs: dict[str, Any] = dict(
             accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=strategy,
             max_epochs=max_epochs, gradient_clip_val=t.gradient_clip or None, callbacks=callbacks,
-            enable_progress_bar=t.progress, enable_model_summary=False, enable_checkpointing=checkpointing,
+            enable_progress_bar=bar, enable_model_summary=False, enable_checkpointing=checkpointing,
             logger=L.pytorch.loggers.CSVLogger(str(out_dir), name="logs", version=stage),
             num_sanity_val_steps=0, deterministic=True, default_root_dir=str(out_dir),
             use_distributed_sampler=False, plugins=[AtomicCheckpointIO()],
@@ -146,6 +150,13 @@ def make_trainer_factory(config: ExperimentConfig, out_dir: Path) -> Callable[..
         return L.Trainer(**kwargs)
 
     return factory
+
+
+def stage_label(config: ExperimentConfig, stage: str) -> str:
+    """The name progress output gives a stage: DnR's main stage is ``refine``, others' ``train``."""
+    if stage == "main":
+        return "refine" if config.model.method == "dnr" else "train"
+    return stage
 
 
 def train_run(config: ExperimentConfig, seed: int, dataset: DialogueDataset, out_dir: str | Path,
@@ -249,9 +260,9 @@ def finished_metrics(out: str | Path, config: ExperimentConfig, seed: int) -> di
     """The metrics of a complete model directory of this config and seed in ``out``, else ``None``."""
     out = Path(out)
     try:
-        stored = json.loads((out / INFO).read_text(encoding="utf-8")).get("run_identity") or {}
-        metrics = json.loads((out / METRICS).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        stored = load_json_file(out / INFO).get("run_identity") or {}
+        metrics = load_json_file(out / METRICS)
+    except (MercError, AttributeError):
         return None
     if stored.get("seed") != int(seed) or stored.get("config") != identity_config(config):
         return None
@@ -261,9 +272,9 @@ def finished_metrics(out: str | Path, config: ExperimentConfig, seed: int) -> di
 def _finished_run(out: Path, seed: int, identity: dict[str, Any], start: float) -> RunResult:
     """The :class:`RunResult` of a complete model directory (``--resume`` skips it)."""
     try:
-        metrics = json.loads((out / METRICS).read_text(encoding="utf-8"))
-        stored = json.loads((out / INFO).read_text(encoding="utf-8")).get("run_identity")
-    except (OSError, json.JSONDecodeError) as exc:
+        metrics = load_json_file(out / METRICS)
+        stored = load_json_file(out / INFO).get("run_identity")
+    except (MercError, AttributeError) as exc:
         raise MercError(f"{out}: unreadable model directory ({type(exc).__name__}); delete it and train "
                         "again") from None
     if stored is not None and json.loads(json.dumps(identity)) != stored:

@@ -12,17 +12,21 @@ Output directory layout::
 from __future__ import annotations
 
 import platform
+import signal
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from merc.config import ExperimentConfig, resolve_model_options, save_yaml
 from merc.data.schema import DialogueDataset
 from merc.evaluation.report import aggregate, pm, write_confusion, write_results
+from merc.interrupt import Interrupted
+from merc.training.checkpoints import resume_checkpoint
 from merc.training.distributed import is_global_zero
-from merc.training.engine import LEGACY_LABEL, RunResult, train_run
+from merc.training.engine import LEGACY_LABEL, RunResult, build_method, train_run
 
 
 def describe_model(config: ExperimentConfig) -> str:
@@ -74,11 +78,18 @@ def run_experiment(config: ExperimentConfig, dataset: DialogueDataset | None = N
     else:
         out.mkdir(parents=True, exist_ok=True)
         save_yaml(config.to_dict(), out / "config.yaml")
+    import torch
+
+    with torch.device("meta"):  # option errors (e.g. a backbone given to drkf) before anything trains
+        build_method(config, dataset)
     runs: list[RunResult] = []
     for seed in config.trainer.seeds:
         log(f"[merc] seed {seed}: training {describe_model(config)} on {dataset.name} "
             f"({''.join(config.data.modalities)})")
-        run = train_run(config, seed, dataset, out / f"seed_{seed}")
+        try:
+            run = train_run(config, seed, dataset, out / f"seed_{seed}")
+        except (Interrupted, SIGTERMException) as exc:  # say where the resumable checkpoint is
+            raise Interrupted(getattr(exc, "signum", signal.SIGTERM), resume_checkpoint(out / f"seed_{seed}")) from None
         test = run.metrics.get("test", run.metrics["dev"])
         log(f"[merc] seed {seed}: best epoch {run.best_epoch}, test weighted F1 {test['weighted_f1']:.2f}, "
             f"accuracy {test['accuracy']:.2f} ({run.seconds:.1f} s)")

@@ -11,23 +11,29 @@ Layout::
 
 Every file is written atomically; ``model.safetensors`` is written last-but-one and
 ``info.json`` last, so a directory without ``info.json`` is incomplete and is refused.
+
+Loading validates before it allocates or trusts anything: every file is read through
+:mod:`merc.io_utils` (regular files only, bounded size), the metadata types are checked
+(``labels.json`` a list of distinct names, one per class; ``info.json``/``metrics.json``
+mappings; the architecture's dims positive integers), the method is first built on PyTorch's
+``meta`` device (no memory) and every weight's shape compared with the file's, and weights
+holding NaN/inf are refused.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save_file
 
 from merc.config import ExperimentConfig, save_yaml
-from merc.errors import MercError
-from merc.io_utils import atomic_path, atomic_write_json
+from merc.errors import DataError, MercError
+from merc.io_utils import atomic_path, atomic_write_json, load_json_file, load_yaml_file, read_bytes_bounded
 from merc.methods.base import Method
 from merc.registry import METHODS
 
@@ -108,28 +114,84 @@ def load_model_dir(path: str | Path) -> ModelBundle:
     root = Path(path)
     if not root.is_dir():
         raise MercError(f"{root}: not a model directory; pass the directory written by 'merc train'")
+    present = [name for name in (CONFIG, LABELS, WEIGHTS, INFO) if (root / name).exists()]
+    if not present:
+        raise MercError(f"{root}: is not a model directory (none of {CONFIG}, {LABELS}, {WEIGHTS}, {INFO}); "
+                        "pass a seed directory written by 'merc train', e.g. runs/default/seed_0")
     for name in (CONFIG, LABELS, WEIGHTS, INFO):
-        if not (root / name).is_file():
+        if name not in present:
             raise MercError(f"{root}: incomplete model directory, missing {name}; retrain or copy the whole directory")
-    try:
-        raw = yaml.safe_load((root / CONFIG).read_text(encoding="utf-8"))
-        config = ExperimentConfig.from_dict(raw["experiment"], source=str(root / CONFIG))
-        architecture = raw["architecture"]
-        label_names = json.loads((root / LABELS).read_text(encoding="utf-8"))
-        metrics = json.loads((root / METRICS).read_text(encoding="utf-8")) if (root / METRICS).is_file() else {}
-        info = json.loads((root / INFO).read_text(encoding="utf-8"))
-    except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-        raise MercError(f"{root}: unreadable model directory metadata ({type(exc).__name__}); "
-                        "retrain or restore the directory") from None
-    config = with_legacy_options(config)
-    method = build_from(config, architecture)
+    raw = load_yaml_file(root / CONFIG)
+    if not isinstance(raw, dict) or not isinstance(raw.get("experiment"), dict):
+        raise DataError(root / CONFIG, "is not a model config (no 'experiment' mapping)", field="experiment",
+                        fix="retrain or restore the directory")
+    config = with_legacy_options(ExperimentConfig.from_dict(raw["experiment"], source=str(root / CONFIG)))
+    architecture = check_architecture(raw.get("architecture"), root / CONFIG)
+    label_names = check_label_names(load_json_file(root / LABELS), architecture["num_classes"], root / LABELS)
+    metrics = _mapping(load_json_file(root / METRICS), root / METRICS) if (root / METRICS).exists() else {}
+    info = _mapping(load_json_file(root / INFO), root / INFO)
     state = read_weights(root)
-    missing, unexpected = method.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise MercError(f"{root / WEIGHTS}: weights do not match the recorded architecture "
-                        f"(missing {len(missing)}, unexpected {len(unexpected)}); the directory was mixed up")
+    with torch.device("meta"):  # shapes only: a forged config cannot make us allocate
+        probe = build_from(config, architecture)
+    check_shapes(probe.state_dict(), state, root / WEIGHTS)
+    method = build_from(config, architecture)
+    method.load_state_dict(state, strict=True)
     method.eval()
-    return ModelBundle(method, config, list(label_names), architecture, metrics, info, root)
+    return ModelBundle(method, config, label_names, architecture, metrics, info, root)
+
+
+def _mapping(value: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise DataError(path, f"holds a {type(value).__name__}, not a JSON object",
+                        fix="retrain or restore the directory")
+    return value
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def check_architecture(arch: Any, path: Path) -> dict[str, Any]:
+    """The ``architecture`` section of a model's ``config.yaml``, type-checked."""
+    fix = "retrain or restore the directory"
+    if not isinstance(arch, dict):
+        raise DataError(path, "has no 'architecture' mapping", field="architecture", fix=fix)
+    dims = arch.get("input_dims")
+    if (not isinstance(dims, dict) or not dims or not set(dims) <= set("tav")
+            or not all(_positive_int(d) for d in dims.values())):
+        raise DataError(path, f"input_dims must map modalities t/a/v to positive integers, got {dims!r}"[:300],
+                        field="architecture.input_dims", fix=fix)
+    for key in ("num_classes", "num_speakers"):
+        if not _positive_int(arch.get(key)):
+            raise DataError(path, f"{key} must be a positive integer, got {arch.get(key)!r}"[:300],
+                            field=f"architecture.{key}", fix=fix)
+    return arch
+
+
+def check_label_names(value: Any, num_classes: int, path: Path) -> list[str]:
+    """``labels.json``: a list of ``num_classes`` distinct non-empty strings."""
+    fix = "write the class names in index order, e.g. [\"neutral\", \"joy\"]"
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise DataError(path, f"must be a list of class names, got {type(value).__name__}", fix=fix)
+    if len(set(value)) != len(value):
+        raise DataError(path, "lists a class name twice", fix=fix)
+    if len(value) != num_classes:
+        raise DataError(path, f"lists {len(value)} classes, the model has {num_classes}", fix=fix)
+    return list(value)
+
+
+def check_shapes(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor], path: Path) -> None:
+    """Every tensor of ``expected`` (a state dict, possibly on ``meta``) present in ``state`` with its shape."""
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise MercError(f"{path}: weights do not match the recorded architecture (missing {len(missing)}, "
+                        f"unexpected {len(unexpected)}); the directory was mixed up")
+    for key, tensor in expected.items():
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise DataError(path, f"tensor has shape {tuple(state[key].shape)}, config.yaml's architecture needs "
+                            f"{tuple(tensor.shape)}", field=key,
+                            fix="the directory was mixed up; retrain or restore it")
 
 
 def with_legacy_options(config: ExperimentConfig) -> ExperimentConfig:
@@ -144,12 +206,19 @@ def with_legacy_options(config: ExperimentConfig) -> ExperimentConfig:
 
 
 def read_weights(root: str | Path) -> dict[str, torch.Tensor]:
-    """The state dict in ``root/model.safetensors`` (no code runs); a one-line error if it is corrupt."""
+    """The state dict in ``root/model.safetensors`` (no code runs, bounded read); a one-line error if it
+    is corrupt or holds NaN/inf weights."""
     path = Path(root) / WEIGHTS
+    data = read_bytes_bounded(path)
     try:
-        return load_file(str(path))
-    except (SafetensorError, OSError) as exc:
+        state = load_safetensors(data)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
         raise MercError(f"{path}: corrupted weights file ({exc}); retrain or restore it") from None
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise DataError(path, "holds NaN/inf weights", field=key,
+                            fix="training diverged or the file is damaged; retrain or restore it")
+    return state
 
 
 def load_state_into(method: Method, state: dict[str, torch.Tensor]) -> None:

@@ -55,9 +55,9 @@ def detect_format(path: str | Path) -> str:
     """The format name of ``path`` judged from its name and (for CSVs) its header row."""
     p = Path(path)
     if p.is_dir():
-        if (p / MELD_FILES["train"]).is_file():
+        if (p / MELD_FILES["train"]).exists():
             return "meld-csv"
-        if (p / EMORYNLP_FILES["train"]).is_file():
+        if (p / EMORYNLP_FILES["train"]).exists():
             return "emorynlp-csv"
         raise DataError(p, "is a folder without MELD or EmoryNLP CSVs", field="path",
                         fix="pass a data file, or a folder holding train_sent_emo.csv / emorynlp_train_final.csv")

@@ -28,6 +28,7 @@ from merc.data.formats.common import decode_bytes, repair_text
 from merc.data.labels import encode_labels, label_set
 from merc.data.schema import SPLITS, Dialogue, DialogueDataset
 from merc.errors import DataError
+from merc.io_utils import read_bytes_bounded
 
 MELD_FILES = {s: f"{s}_sent_emo.csv" for s in SPLITS}
 EMORYNLP_FILES = {s: f"emorynlp_{s}_final.csv" for s in SPLITS}
@@ -64,10 +65,9 @@ class Table:
 def read_table(path: str | Path, required: Sequence[str], hint: str = "") -> Table:
     """Read a CSV with a header row; missing files or columns are DataErrors."""
     p = Path(path)
-    try:
-        text = decode_bytes(p.read_bytes())
-    except OSError as exc:
-        raise DataError(p, f"cannot read file ({exc.strerror or exc})", fix=hint or "check the path") from None
+    text = decode_bytes(read_bytes_bounded(p))
+    # a field may be as long as the file (long utterances are benign); the csv default is 131072
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if not header:
@@ -133,10 +133,10 @@ def _find_files(directory: Path, files: dict[str, str], dataset: str) -> dict[st
         raise DataError(directory, f"is not a directory of {dataset} CSVs", field="path",
                         fix=f"run `merc data fetch {dataset}` or pass the folder holding {', '.join(files.values())}")
     paths = {s: directory / f for s, f in files.items()}
-    if not paths["train"].is_file() or not paths["test"].is_file():
+    if not paths["train"].exists() or not paths["test"].exists():
         raise DataError(directory, f"lacks {files['train']} or {files['test']}", field="path",
                         fix=f"run `merc data fetch {dataset}` or point path at the folder holding the CSVs")
-    return {s: p for s, p in paths.items() if p.is_file()}
+    return {s: p for s, p in paths.items() if p.exists()}  # read_table refuses non-regular files
 
 
 def read_meld_csvs(directory: str | Path, labels: str = "meld-7", name: str = "meld") -> DialogueDataset:

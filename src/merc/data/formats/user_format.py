@@ -29,7 +29,6 @@ import csv
 import io
 import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -40,7 +39,7 @@ from merc.data.formats.transcripts import read_table
 from merc.data.labels import LABEL_SETS, encode_labels
 from merc.data.schema import MODALITIES, SPLITS, Dialogue, DialogueDataset
 from merc.errors import DataError
-from merc.io_utils import atomic_path, atomic_write_text
+from merc.io_utils import atomic_path, atomic_write_text, load_npz_bounded, parse_json, read_text_bounded
 
 REQUIRED_COLUMNS = ("dialogue_id", "speaker")
 OPTIONAL_COLUMNS = ("utterance_id", "text", "label", "split", "audio", "video")
@@ -58,21 +57,16 @@ def _read_rows(path: Path) -> tuple[dict[str, list[str]], list[int]]:
     if path.suffix.lower() != ".jsonl":
         table = read_table(path, REQUIRED_COLUMNS)
         return table.columns, table.lines
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise DataError(path, f"cannot read file ({reason})", fix="check the path") from None
+    lines = read_text_bounded(path, "utf-8-sig").splitlines()
     columns: dict[str, list[str]] = {c: [] for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
     numbers = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"line {number} is not valid JSON ({exc.msg})",
-                            fix="write one JSON object per line") from None
+            record = parse_json(line, path)
+        except DataError as exc:
+            raise DataError(path, f"line {number} {exc.problem}", fix="write one JSON object per line") from None
         if not isinstance(record, dict):
             raise DataError(path, f"line {number} is not a JSON object", fix="write one JSON object per line")
         for column in REQUIRED_COLUMNS:
@@ -89,19 +83,10 @@ def _read_rows(path: Path) -> tuple[dict[str, list[str]], list[int]]:
     return {c: v for c, v in columns.items() if c in REQUIRED_COLUMNS or c in present}, numbers
 
 
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(path, f"is not a readable .npz feature file ({str(exc).splitlines()[0] if str(exc) else exc})",
-                        fix="re-create it with merc.data.formats.save_user_dataset or numpy.savez") from None
-
-
 def _header(value: np.ndarray, path: Path) -> dict[str, Any]:
     try:
         header = decode_json(json.loads(str(value)))
-    except (json.JSONDecodeError, TypeError, ValueError, KeyError):
+    except (json.JSONDecodeError, TypeError, ValueError, KeyError, RecursionError):
         header = None
     if not isinstance(header, dict):
         raise DataError(path, "has an unreadable header", field=HEADER_KEY,
@@ -143,7 +128,7 @@ def read_user_dataset(path: str | Path, features: str | Path | None = None, labe
     if n == 0:
         raise DataError(p, "holds no utterances", fix="add one row per utterance")
     npz_path = Path(features) if features is not None else features_path_for(p)
-    arrays = _load_npz(npz_path) if (features is not None or npz_path.is_file()) else {}
+    arrays = load_npz_bounded(npz_path) if (features is not None or npz_path.is_file()) else {}
     header = _header(arrays.pop(HEADER_KEY), npz_path) if HEADER_KEY in arrays else {}
     for column in REQUIRED_COLUMNS:
         blank = [lines[k] for k, v in enumerate(columns[column]) if not v.strip()]

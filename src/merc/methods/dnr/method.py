@@ -54,6 +54,8 @@ class DnRMethod(Method):
 
     explanation_kind = "components"
 
+    options_class = DnRConfig
+
     def __init__(self, input_dims: dict[str, int], num_classes: int, num_speakers: int = 2,
                  backbone: str = "late_fusion", backbone_options: dict[str, Any] | None = None,
                  **options: Any) -> None:
@@ -95,6 +97,7 @@ class DnRMethod(Method):
         a complete DnR model directory with a trained decomposer, or when its input dims,
         ``dim`` or number of classes differ from this model's. Returns the directory.
         """
+        from merc.io_utils import load_yaml_file
         from merc.training.model_dir import CONFIG, INFO, WEIGHTS, read_weights  # deferred: training imports methods
 
         root = Path(model_dir)
@@ -104,7 +107,7 @@ class DnRMethod(Method):
                 raise MercError(f"{where}: not a complete model directory (missing {name}); "
                                 "pass the seed directory written by 'merc train --method dnr'")
         try:
-            raw = yaml.safe_load((root / CONFIG).read_text(encoding="utf-8"))
+            raw = load_yaml_file(root / CONFIG)
             model, arch = raw["experiment"]["model"], raw["architecture"]
             method, options = model["method"], dict(model.get("method_options") or {})
             dims, classes = {m: int(d) for m, d in arch["input_dims"].items()}, int(arch["num_classes"])

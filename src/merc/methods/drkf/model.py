@@ -65,6 +65,8 @@ class DRKFMethod(Method):
 
     explanation_kind = "modality_attention"
 
+    options_class = DRKFConfig
+
     def __init__(self, input_dims: dict[str, int], num_classes: int, num_speakers: int = 2,
                  backbone: str | None = "late_fusion", backbone_options: dict[str, Any] | None = None,
                  **options: Any) -> None:
