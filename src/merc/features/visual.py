@@ -36,17 +36,33 @@ def _image_module() -> Any:
     return Image
 
 
-def read_frames(path: str | Path, max_frames: int, size: int) -> np.ndarray:
-    """``[T, size, size, 3]`` uint8 RGB frames of an image, frame directory or video file."""
+def split_span(path: str | Path) -> tuple[Path, tuple[float, float] | None]:
+    """``clip.mp4#t=1.5,3.2`` → (``clip.mp4``, (1.5, 3.2)): a video item may name its utterance's
+    time span (seconds) with a media-fragment suffix; other items have no span."""
+    text = str(path)
+    if "#t=" not in text:
+        return Path(text), None
+    base, frag = text.rsplit("#t=", 1)
+    try:
+        start, end = (float(x) for x in frag.split(","))
+    except ValueError:
+        raise DataError(text, "bad time span", field="video", fix="write the span as FILE#t=START,END in seconds") from None
+    if not 0 <= start < end:
+        raise DataError(text, "time span must have 0 ≤ START < END", field="video")
+    return Path(base), (start, end)
+
+
+def load_frames(path: str | Path, max_frames: int) -> list[np.ndarray]:
+    """Up to ``max_frames`` ``[H, W, 3]`` uint8 RGB frames (native size, sampled evenly) of an image,
+    a directory of frame images, or a video file or span (``FILE#t=START,END``)."""
     Image = _image_module()
-    p = Path(path)
+    p, span = split_span(path)
     if p.is_dir():
         files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise DataError(p, "frame directory holds no images", field="video",
                             fix=f"put frames ({', '.join(IMAGE_SUFFIXES)}) in it")
-        picks = np.unique(np.linspace(0, len(files) - 1, min(max_frames, len(files))).round().astype(int))
-        images = [Image.open(files[i]) for i in picks]
+        images = [Image.open(f) for f in _even(files, max_frames)]
     elif not p.is_file():
         raise DataError(p, "image/video file not found", field="video", fix="check the path in the video column")
     elif p.suffix.lower() in IMAGE_SUFFIXES:
@@ -55,26 +71,42 @@ def read_frames(path: str | Path, max_frames: int, size: int) -> np.ndarray:
         except OSError:
             raise DataError(p, "cannot decode image", field="video", fix="use png or jpeg files") from None
     else:
-        images = _video_frames(p, max_frames, Image)
-    return np.stack([np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR)) for im in images])
+        images = _video_frames(p, max_frames, span)
+    try:
+        return [np.asarray(im.convert("RGB")) for im in images]
+    except OSError:
+        raise DataError(p, "cannot decode image", field="video", fix="use png or jpeg files") from None
 
 
-def _video_frames(path: Path, max_frames: int, Image: Any) -> list[Any]:
+def read_frames(path: str | Path, max_frames: int, size: int) -> np.ndarray:
+    """``[T, size, size, 3]`` uint8 RGB frames of an image, frame directory or video file."""
+    Image = _image_module()
+    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR))
+                     for f in load_frames(path, max_frames)])
+
+
+def _even(items: list[Any], k: int) -> list[Any]:
+    """At most ``k`` of ``items``, evenly spaced, first and last included."""
+    picks = np.unique(np.linspace(0, len(items) - 1, min(k, len(items))).round().astype(int))
+    return [items[i] for i in picks]
+
+
+def _video_frames(path: Path, max_frames: int, span: tuple[float, float] | None = None) -> list[Any]:
     try:
         import av
     except ImportError:
         raise DataError(path, "reading video files needs the optional 'av' package", field="video",
-                        fix="pip install av, or extract frames into a directory and give its path") from None
+                        fix="pip install av (or merc[visual]), or extract frames into a directory") from None
     try:
         with av.open(str(path)) as container:
-            frames = [f.to_image() for f in container.decode(video=0)]
+            frames = [f.to_image() for f in container.decode(video=0)
+                      if span is None or (f.time is not None and span[0] <= f.time < span[1])]
     except Exception as exc:  # noqa: BLE001 - PyAV raises many error types
         raise DataError(path, f"cannot decode video ({type(exc).__name__})", field="video",
                         fix="check the file or extract frames into a directory") from None
     if not frames:
-        raise DataError(path, "video has no frames", field="video")
-    picks = np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int))
-    return [frames[i] for i in picks]
+        raise DataError(path, "video has no frames" + (f" in {span[0]}-{span[1]} s" if span else ""), field="video")
+    return _even(frames, max_frames)
 
 
 def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
