@@ -16,13 +16,11 @@ import httpx
 import pytest
 from conftest import require_optional
 from fastapi.testclient import TestClient
+from test_predict import meld_model  # noqa: F401  (the fixture)
 
 from merc.cli import main
-from merc.config import DataConfig, ExperimentConfig, ModelConfig, TrainerConfig
-from merc.features import FeatureCache, build_extractors, extract_features
 from merc.inference import Predictor
 from merc.serve.app import Limits, create_app
-from merc.training.engine import train_run
 
 CONVERSATION = [("Ann", "I can't believe you did that!"), ("Bob", "Sorry... I really didn't mean to."),
                 ("Ann", "Whatever. Just go."), ("Bob", "Wow, we won the lottery!!")]
@@ -30,21 +28,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
-def model_dir(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """DnR over late fusion on MiniLM features of a few official MELD dialogues (as in test_predict)."""
-    from merc.data.formats.transcripts import read_meld_csvs
-
-    meld = read_meld_csvs(shared_data / "meld")
-    ids = meld.splits["train"][:8] + meld.splits["dev"][:2] + meld.splits["test"][:2]
-    root = tmp_path_factory.mktemp("serve")
-    tiny = extract_features(meld.subset(ids, name="meld-tiny"), build_extractors({"t": "minilm"}),
-                            FeatureCache(root / "cache", progress=False))
-    config = ExperimentConfig(data=DataConfig(dataset="test", modalities="t", batch_size=4),
-                              model=ModelConfig(method="dnr", backbone="late_fusion", backbone_options={"hidden": 32},
-                                                method_options={"dim": 16, "divide_max_epochs": 1}),
-                              trainer=TrainerConfig(max_epochs=2, patience=0, progress=False))
-    train_run(config, 0, tiny, root / "model")
-    return root / "model"
+def model_dir(meld_model: Path) -> Path:
+    """DnR over late fusion on MiniLM features of a few official MELD dialogues (test_predict's)."""
+    return meld_model
 
 
 @pytest.fixture(scope="module")

@@ -98,16 +98,16 @@ function fmt(v) {
   return String(v);
 }
 
-function explanationTable(obj, sub = false) {
-  // generic: whatever keys the model's method returns are shown; nested dicts as indented rows
-  const table = el("table", sub ? { class: "sub" } : {});
+function explanationTable(obj) {
+  // generic: whatever keys the model's method returns are shown; a nested dict on one line
+  const table = el("table");
   for (const [k, v] of Object.entries(obj)) {
+    let value;
     if (v && typeof v === "object" && !Array.isArray(v)) {
-      table.append(el("tr", {}, el("td", { class: "k" }, k), el("td")));
-      table.append(el("tr", {}, el("td", { colspan: "2" }, explanationTable(v, true))));
-    } else {
-      table.append(el("tr", {}, el("td", { class: "k" }, k), el("td", {}, fmt(v))));
-    }
+      value = el("span", { class: "parts" });
+      for (const [name, x] of Object.entries(v)) value.append(el("span", { class: "part" }, el("b", {}, name), " ", fmt(x)));
+    } else value = fmt(v);
+    table.append(el("tr", {}, el("td", { class: "k" }, k), el("td", {}, value)));
   }
   return table;
 }
