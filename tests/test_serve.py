@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from test_predict import meld_model  # noqa: F401  (the fixture)
 
 from merc.cli import main
+from merc.features import build_extractors, extract_features
 from merc.inference import Predictor
 from merc.serve.app import Limits, create_app
 
@@ -163,16 +164,18 @@ def server(model_dir: Path):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(240):
+        deadline = time.monotonic() + 300  # imports alone take a minute on a loaded 2-core machine
+        while True:
             if proc.poll() is not None:
                 pytest.fail(f"merc serve exited: {proc.stdout.read()}")
             try:
                 if httpx.get(url + "/health", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.25)
-        else:
-            pytest.fail("merc serve did not come up in 60 s")
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("merc serve did not come up in 300 s")
+            time.sleep(0.25)
         yield url
     finally:
         proc.terminate()
@@ -215,3 +218,58 @@ def test_page_in_headless_chromium_shows_the_apis_labels(server: str) -> None:
     assert "top_component" in explained and "kind" in explained  # the explanation dict, rendered generically
     assert "Speaker: text" in error
     assert outside == []  # the page loads nothing from outside the server
+
+
+# -- inline media ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def visual_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """A tiny visual-only model on image-stats features of coloured PNGs, and its images."""
+    import numpy as np
+    from PIL import Image
+
+    from merc.config import DataConfig, ExperimentConfig, ModelConfig, TrainerConfig
+    from merc.data.schema import Dialogue, DialogueDataset
+    from merc.training.engine import train_run
+
+    root = tmp_path_factory.mktemp("visual")
+    rng = np.random.default_rng(0)
+    images = []
+    for k in range(6):
+        path = root / f"im{k}.png"
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+        images.append(path)
+    dialogues = [Dialogue(f"d{i}", ["A", "B", "A"], labels=np.array([i % 2, 1, 0]),
+                          media={"v": [str(images[(i + j) % 6]) for j in range(3)]}) for i in range(12)]
+    raw = DialogueDataset("pngs", dialogues, ["calm", "busy"], {"train": [f"d{i}" for i in range(8)],
+                          "dev": ["d8", "d9"], "test": ["d10", "d11"]})
+    data = extract_features(raw, build_extractors({"v": "image-stats"}), None, use_cache=False, progress=False)
+    config = ExperimentConfig(data=DataConfig(dataset="pngs", modalities="v", batch_size=4),
+                              model=ModelConfig(method="none", backbone="late_fusion", backbone_options={"hidden": 16}),
+                              trainer=TrainerConfig(max_epochs=1, patience=0, progress=False))
+    train_run(config, 0, data, root / "model")
+    return root / "model", images
+
+
+def test_inline_media_are_extracted_like_files(visual_model) -> None:
+    import base64
+
+    model, images = visual_model
+    predictor = Predictor.from_dir(model)
+    encoded = [base64.b64encode(p.read_bytes()).decode() for p in images[:3]]
+    payload = {"utterances": [{"speaker": s, "media": {"video": e}} for s, e in zip("ABA", encoded)]}
+    payload["utterances"][1]["media"]["video"] = "data:image/png;base64," + encoded[1]
+    with TestClient(create_app(predictor, "png")) as c:
+        res = c.post("/predict", json=payload)
+        assert res.status_code == 200, res.text
+        want = predictor.predict([{"dialogue_id": "conversation", "speaker": s, "video": str(p)}
+                                  for s, p in zip("ABA", images[:3])])
+        for got, exp in zip(res.json()["utterances"], want):
+            assert got["probabilities"] == pytest.approx(exp["probabilities"], abs=1e-6)
+        bad = c.post("/predict", json={"utterances": [{"speaker": "A", "media": {"video": "%%%"}}]}).json()
+        assert bad["error"]["code"] == "bad_media" and "base64" in bad["error"]["message"]
+        text = base64.b64encode(b"#!/bin/sh\necho hi\n").decode()
+        odd = c.post("/predict", json={"utterances": [{"speaker": "A", "media": {"video": text}}]}).json()
+        assert odd["error"]["code"] == "bad_media" and "png" in odd["error"]["message"]
+        partial = {"utterances": [{"speaker": "A", "media": {"video": encoded[0]}}, {"speaker": "B"}]}
+        res = c.post("/predict", json=partial)
+        assert res.status_code == 422 and "some utterances only" in res.json()["error"]["message"]

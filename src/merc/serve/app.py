@@ -11,16 +11,19 @@ Endpoints:
 
 Limits (:class:`Limits`) answer with a 4xx and a JSON body ``{"error": {"code", "message",
 "field"}}``. Requests never name files: media paths (``audio``/``video``) are refused; media
-features travel as numbers (``features``).
+travel inline (base64 in ``media``, written to server-chosen temporary files for the model's
+extractors) or as feature numbers (``features``).
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import unicodedata
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any, AsyncIterator, Literal
 
 import numpy as np
@@ -88,6 +91,9 @@ class Utterance(BaseModel):
     dialogue_id: str | None = Field(None, max_length=200)
     utterance_id: str | None = Field(None, max_length=200)
     features: dict[Literal["t", "a", "v"], list[float]] | None = None
+    media: dict[Literal["audio", "video"], str] | None = Field(
+        None, description="inline media as base64 (audio: wav/flac/ogg/mp3; video: png/jpeg/gif/bmp/webp image "
+                          "or mp4/webm/avi/mkv video), extracted with the model's own extractors")
 
     @model_validator(mode="before")
     @classmethod
@@ -96,7 +102,7 @@ class Utterance(BaseModel):
             for key in ("audio", "video"):
                 if key in data:
                     raise ValueError(f"'{key}' is a file path and the server never opens files named by a request; "
-                                     f"send the {key} features as numbers in 'features' instead")
+                                     f"send the {key} itself base64-encoded in 'media' or its features in 'features'")
         return data
 
 
@@ -142,6 +148,9 @@ def request_records(req: PredictRequest, limits: Limits) -> list[dict[str, Any]]
         record: dict[str, Any] = {"dialogue_id": u.dialogue_id or req.dialogue_id, "speaker": u.speaker, "text": u.text}
         if u.utterance_id is not None:
             record["utterance_id"] = u.utterance_id
+        if u.media:
+            record["media"] = {kind: decode_media(data, kind, f"utterances[{i}].media.{kind}")
+                               for kind, data in u.media.items()}
         if u.features:
             record["features"] = {m: np.asarray(v, dtype=np.float32) for m, v in u.features.items()}
             if not all(np.isfinite(v).all() for v in record["features"].values()):
@@ -151,16 +160,58 @@ def request_records(req: PredictRequest, limits: Limits) -> list[dict[str, Any]]
     return records
 
 
-def records_dataset(records: list[dict[str, Any]], label_names: list[str]) -> DialogueDataset:
+#: leading bytes → file suffix of the inline media the extractors can read
+_MAGIC: dict[str, tuple[tuple[bytes, int, str], ...]] = {
+    "video": ((b"\x89PNG", 0, ".png"), (b"\xff\xd8\xff", 0, ".jpg"), (b"GIF8", 0, ".gif"), (b"BM", 0, ".bmp"),
+              (b"WEBP", 8, ".webp"), (b"ftyp", 4, ".mp4"), (b"\x1a\x45\xdf\xa3", 0, ".mkv"), (b"AVI ", 8, ".avi")),
+    "audio": ((b"WAVE", 8, ".wav"), (b"fLaC", 0, ".flac"), (b"OggS", 0, ".ogg"), (b"ID3", 0, ".mp3"),
+              (b"\xff\xfb", 0, ".mp3")),
+}
+
+
+def decode_media(data: str, kind: str, field: str) -> tuple[bytes, str]:
+    """Base64 (optionally a ``data:`` URL) → (bytes, file suffix); the type is recognised by its
+    leading bytes, never by a name from the request."""
+    import base64
+    import binascii
+
+    payload = data.split(",", 1)[1] if data.startswith("data:") else data
+    try:
+        raw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, "bad_media", f"{field} is not valid base64", field) from None
+    for magic, offset, suffix in _MAGIC[kind]:
+        if raw[offset:offset + len(magic)] == magic:
+            return raw, suffix
+    raise ApiError(422, "bad_media", f"{field}: unrecognised {kind} format; send "
+                   + ", ".join(sorted({s.lstrip('.') for _, _, s in _MAGIC[kind]})), field)
+
+
+def records_dataset(records: list[dict[str, Any]], label_names: list[str],
+                    media_dir: Path | None = None) -> DialogueDataset:
     """:func:`merc.inference.dataset_from_records` plus the utterances' precomputed features
-    (a modality is filled for a dialogue when every utterance of it carries one)."""
-    dataset = dataset_from_records([{k: v for k, v in r.items() if k != "features"} for r in records],
-                                   label_names, source="request")
-    by_dialogue: dict[str, list[dict[str, Any]]] = {}
+    (a modality is filled for a dialogue when every utterance of it carries one) and inline
+    media, written to server-chosen names in ``media_dir`` for the extractors to read."""
+    groups: dict[str, list[dict[str, Any]]] = {}
     for r in records:
-        by_dialogue.setdefault(str(r["dialogue_id"]), []).append(r.get("features") or {})
+        groups.setdefault(str(r["dialogue_id"]), []).append(r)
+    for did, rows in groups.items():
+        if len({frozenset(r.get("media") or ()) for r in rows}) > 1:
+            raise MercError(f"request [media]: dialogue '{did}' gives media for some utterances only; "
+                            "send the same media kinds for every utterance of a dialogue")
+    plain = []
+    for k, r in enumerate(records):
+        row = {key: v for key, v in r.items() if key not in ("features", "media")}
+        for kind, (raw, suffix) in (r.get("media") or {}).items():
+            if media_dir is None:
+                raise MercError("inline media need a media directory")
+            path = media_dir / f"{k}-{kind}{suffix}"
+            path.write_bytes(raw)
+            row[kind] = str(path)
+        plain.append(row)
+    dataset = dataset_from_records(plain, label_names, source="request")
     for d in dataset.dialogues:
-        feats = by_dialogue[d.id]
+        feats = [r.get("features") or {} for r in groups[d.id]]
         for m in set().union(*feats):
             vectors = [f.get(m) for f in feats]
             if all(v is not None for v in vectors):
@@ -195,8 +246,13 @@ def _static_dir() -> Any:
 def create_app(predictor: Predictor, name: str = "model", limits: Limits | None = None) -> FastAPI:
     """The FastAPI app serving ``predictor`` (see the module docstring)."""
     limits = limits or Limits()
-    batcher = MicroBatcher(predictor.predict, lambda recs: records_dataset(list(recs), predictor.label_names),
-                           limits.max_batch_utterances, limits.max_wait_ms)
+    def run(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not any("media" in r for r in records):
+            return predictor.predict(records_dataset(records, predictor.label_names))
+        with tempfile.TemporaryDirectory(prefix="merc-serve-") as tmp:  # inline media live only for the batch
+            return predictor.predict(records_dataset(records, predictor.label_names, Path(tmp)))
+
+    batcher = MicroBatcher(run, limits.max_batch_utterances, limits.max_wait_ms)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
-
-from merc.data.schema import DialogueDataset
+from typing import Any, Callable
 
 _SEP = "\x1f"  # never in a JSON-decoded id after validation (ids are checked for control characters)
 
@@ -38,17 +36,15 @@ class MicroBatcher:
     """Combine concurrent prediction requests.
 
     Args:
-        predict: records → rows (``Predictor.predict`` on a dataset built from the records);
-            called in a worker thread, one batch at a time.
-        build: records → the :class:`DialogueDataset` given to ``predict``.
+        predict: utterance records → prediction rows (grouped by dialogue, in order of first
+            appearance); called in a worker thread, one batch at a time.
         max_utterances: stop adding requests to a batch beyond this many utterances.
         max_wait_ms: how long the first request of a batch waits for company.
     """
 
-    def __init__(self, predict: Callable[[DialogueDataset], list[dict[str, Any]]],
-                 build: Callable[[Sequence[dict[str, Any]]], DialogueDataset],
+    def __init__(self, predict: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
                  max_utterances: int = 1024, max_wait_ms: float = 5.0) -> None:
-        self.predict, self.build = predict, build
+        self.predict = predict
         self.max_utterances, self.max_wait = int(max_utterances), max_wait_ms / 1000.0
         self.stats = BatchStats()
         self._queue: asyncio.Queue[_Pending] | None = None
@@ -114,7 +110,7 @@ class MicroBatcher:
     def _predict_many(self, requests: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
         combined = [{**r, "dialogue_id": f"{k}{_SEP}{r['dialogue_id']}"} for k, records in enumerate(requests)
                     for r in records]
-        rows = self.predict(self.build(combined))
+        rows = self.predict(combined)
         out: list[list[dict[str, Any]]] = [[] for _ in requests]
         for row in rows:
             k, did = row["dialogue_id"].split(_SEP, 1)
