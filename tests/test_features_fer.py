@@ -82,12 +82,13 @@ def test_video_and_span_pool_the_frames_with_a_face(tmp_path, extractor: FaceExp
     face = data.astronaut()[::2, ::2].copy()  # 256×256
     blank = np.full_like(face, 128)
     video = tmp_path / "clip.mp4"
-    _write_video(video, [face] * 4 + [blank] * 4)  # 0.0-0.8 s; the face in the first 0.8 s
+    _write_video(video, [face] * 4 + [blank] * 4)  # 5 fps: the face at 0.0-0.6 s, blank at 0.8-1.4 s
     still = extractor.describe([face])[0]
-    whole, first = extractor.extract([str(video), f"{video}#t=0,0.7"])
+    whole, first, late = extractor.extract([str(video), f"{video}#t=0,0.7", f"{video}#t=0.8,1.6"])
     assert whole.shape == (DIM,)
     assert whole[-1] == pytest.approx(0.5)  # 4 of the 8 frames show a face
-    assert first[-1] == pytest.approx(1.0)
+    assert first[-1] == pytest.approx(1.0)  # the span 0-0.7 s holds face frames only ...
+    assert not late.any()  # ... and 0.8-1.6 s blank ones only
     assert FER_LABELS[int(whole[:7].argmax())] == "happy"
     np.testing.assert_allclose(whole[:7], still[:7], atol=0.05)  # lossy mpeg4 vs the raw frame
     frames = FaceExpressionExtractor(level="frame", max_frames=8).extract([str(video)])[0]

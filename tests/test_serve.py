@@ -109,7 +109,8 @@ def test_body_limit_with_and_without_content_length(client: TestClient) -> None:
     small = json.dumps(body()).encode()
     ok = client.post("/predict", content=iter([small[:20], small[20:]]), headers={"Content-Type": "application/json"})
     assert ok.status_code == 200 and len(ok.json()["utterances"]) == len(CONVERSATION)
-    assert client.post("/predict", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 422
+    broken = client.post("/predict", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert broken.status_code == 422 and "not valid JSON" in broken.json()["error"]["message"]
 
 
 def test_concurrent_requests_share_batches_and_stay_apart(predictor: Predictor) -> None:
@@ -146,6 +147,22 @@ def test_cli_refuses_a_missing_model_and_binds_loopback_by_default(tmp_path: Pat
     args = build_parser().parse_args(["serve", "m"])
     assert args.host == "127.0.0.1"
     assert main(["serve", str(tmp_path), "--max-utterances", "0"]) == 2
+
+
+def test_ready_model_names_resolve_through_from_pretrained(monkeypatch, tmp_path: Path) -> None:
+    from merc.errors import MercError
+    from merc.serve import load_predictor
+
+    monkeypatch.chdir(tmp_path)
+    calls = []
+    monkeypatch.setattr(Predictor, "from_pretrained", classmethod(lambda cls, name, batch_size=16:
+                                                                   calls.append((name, batch_size)) or "ready"),
+                        raising=False)
+    assert load_predictor("meld-text", batch_size=4, cache_dir=None) == ("ready", "meld-text")
+    assert calls == [("meld-text", 4)]  # options the hook does not take are left out
+    monkeypatch.delattr(Predictor, "from_pretrained")
+    with pytest.raises(MercError, match="not a model directory"):
+        load_predictor("meld-text")
 
 
 # -- a real server and a real browser -------------------------------------------------------------

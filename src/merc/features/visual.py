@@ -99,8 +99,18 @@ def _video_frames(path: Path, max_frames: int, span: tuple[float, float] | None 
                         fix="pip install av (or merc[visual]), or extract frames into a directory") from None
     try:
         with av.open(str(path)) as container:
-            frames = [f.to_image() for f in container.decode(video=0)
-                      if span is None or (f.time is not None and span[0] <= f.time < span[1])]
+            stream = container.streams.video[0]
+            # without a span and with a known frame count, only the sampled frames are converted
+            total = stream.frames if span is None else 0
+            keep = set(_even(list(range(total)), max_frames)) if total > 0 else None
+            if span is not None and span[0] > 0 and stream.time_base:
+                container.seek(int(span[0] / stream.time_base), stream=stream)  # the keyframe before START
+            frames = []
+            for i, f in enumerate(container.decode(stream)):
+                if span is not None and f.time is not None and f.time >= span[1]:
+                    break
+                if (span is None or (f.time is not None and f.time >= span[0])) and (keep is None or i in keep):
+                    frames.append(f.to_image())
     except Exception as exc:  # noqa: BLE001 - PyAV raises many error types
         raise DataError(path, f"cannot decode video ({type(exc).__name__})", field="video",
                         fix="check the file or extract frames into a directory") from None

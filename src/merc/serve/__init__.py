@@ -9,6 +9,7 @@ See docs/serve.md for the endpoints, limits and the page.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,10 @@ def load_predictor(model: str | Path, **options: Any) -> tuple[Any, str]:
         return Predictor.from_dir(path, **options), name
     from_pretrained = getattr(Predictor, "from_pretrained", None)
     if from_pretrained is not None and not any(sep in str(model) for sep in ("/", "\\")):
-        return from_pretrained(str(model), **options), str(model)
+        params = inspect.signature(from_pretrained).parameters.values()
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        accepted = {k: v for k, v in options.items() if takes_any or k in {p.name for p in params}}
+        return from_pretrained(str(model), **accepted), str(model)
     raise MercError(f"{model}: not a model directory" + ("" if from_pretrained is None else " nor a ready model name")
                     + "; pass the directory written by 'merc train' (e.g. runs/x/seed_0)")
 

@@ -203,8 +203,7 @@ def records_dataset(records: list[dict[str, Any]], label_names: list[str],
     for k, r in enumerate(records):
         row = {key: v for key, v in r.items() if key not in ("features", "media")}
         for kind, (raw, suffix) in (r.get("media") or {}).items():
-            if media_dir is None:
-                raise MercError("inline media need a media directory")
+            assert media_dir is not None, "inline media need a media directory"
             path = media_dir / f"{k}-{kind}{suffix}"
             path.write_bytes(raw)
             row[kind] = str(path)
@@ -246,6 +245,7 @@ def _static_dir() -> Any:
 def create_app(predictor: Predictor, name: str = "model", limits: Limits | None = None) -> FastAPI:
     """The FastAPI app serving ``predictor`` (see the module docstring)."""
     limits = limits or Limits()
+
     def run(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not any("media" in r for r in records):
             return predictor.predict(records_dataset(records, predictor.label_names))
@@ -272,8 +272,14 @@ def create_app(predictor: Predictor, name: str = "model", limits: Limits | None 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
+        if first.get("type") == "json_invalid":
+            where = first.get("loc", ("body", "?"))[-1]
+            detail = (first.get("ctx") or {}).get("error", "")
+            return error_response(422, "invalid_request", f"the body is not valid JSON ({detail} at character {where})")
         loc = ".".join(str(x) for x in first.get("loc", ()) if x != "body") or None
         message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
+        if loc is None:
+            message = f'the body must be a JSON object {{"utterances": [...]}}: {message}'
         return error_response(422, "invalid_request", f"{loc + ': ' if loc else ''}{message}", loc)
 
     @app.post("/predict", response_model=PredictResponse, summary="label every utterance of a conversation")
