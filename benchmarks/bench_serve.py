@@ -180,7 +180,7 @@ def main() -> int:
           f"4 utterances per request; server: 1 torch thread (OMP_NUM_THREADS=1), {cpu_name()}, "
           f"{os.cpu_count()} cores; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after\n")
     print("| variant | requests | requests/s | utterances/s | p50 latency (ms) | p99 latency (ms) "
-          "| server CPU ms/request | mean requests per forward | peak RSS (MiB) | failures |")
+          "| server CPU ms/request | mean requests per batch | peak RSS (MiB) | failures |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     ok = True
     for name, t in totals.items():

@@ -104,7 +104,8 @@ def test_body_limit_with_and_without_content_length(client: TestClient) -> None:
     assert len(big) > 4096
     res = client.post("/predict", content=big, headers={"Content-Type": "application/json"})
     assert res.status_code == 413 and res.json()["error"]["code"] == "body_too_large"
-    chunked = client.post("/predict", content=iter([big[:3000], big[3000:]]), headers={"Content-Type": "application/json"})
+    chunked = client.post("/predict", content=iter([big[:3000], big[3000:]]),
+                          headers={"Content-Type": "application/json"})
     assert chunked.status_code == 413 and chunked.json()["error"]["code"] == "body_too_large"
     small = json.dumps(body()).encode()
     ok = client.post("/predict", content=iter([small[:20], small[20:]]), headers={"Content-Type": "application/json"})

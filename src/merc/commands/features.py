@@ -75,8 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", help="force the input file format instead of auto-detection")
     p.add_argument("--text", metavar="EXTRACTOR", help="text extractor: minilm, sentence-transformers, wordllama")
     p.add_argument("--audio", metavar="EXTRACTOR", help="audio extractor: librosa, opensmile")
-    p.add_argument("--visual", metavar="EXTRACTOR", help="visual extractor: fer (facial expressions; needs merc[visual]), image-stats; "
-                                                            "'default' picks fer when installed, else image-stats")
+    p.add_argument("--visual", metavar="EXTRACTOR",
+                   help="visual extractor: fer (facial expressions; needs merc[visual] and fer), image-stats; "
+                        "'default' picks fer when installed, else image-stats")
     p.add_argument("--text-level", choices=("utterance", "frame"), help="token-level output (frame) for DRKF")
     p.add_argument("--audio-level", choices=("utterance", "frame"), help="frame-level descriptors for DRKF")
     p.add_argument("--visual-level", choices=("utterance", "frame"), help="per-frame descriptors")

@@ -6,11 +6,13 @@ dependency-free (numpy + Pillow). Each utterance's visual item may be
 
 - an image file (``.png``, ``.jpg``, ...; e.g. a face crop),
 - a directory of frame images (sorted by name; up to ``max_frames`` sampled evenly), or
-- a video file (needs the optional ``av`` package — PyAV; frames sampled evenly).
+- a video file (needs the optional ``av`` package — PyAV; frames sampled evenly), or the span
+  of one utterance in it, ``FILE#t=START,END`` (seconds).
 
 At utterance level frames are averaged into one ``[d]`` vector; ``level="frame"`` keeps
-``[T, d]``. For learned visual features (DenseNet/OpenFace faces, CLIP, ...) bring your own
-arrays in the user format instead (see docs/features.md).
+``[T, d]``. Facial-expression features: the ``fer`` extractor (:mod:`merc.features.expression`);
+other learned visual features (DenseNet/OpenFace faces, CLIP, ...): bring your own arrays in the
+user format (see docs/features.md).
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ def split_span(path: str | Path) -> tuple[Path, tuple[float, float] | None]:
     try:
         start, end = (float(x) for x in frag.split(","))
     except ValueError:
-        raise DataError(text, "bad time span", field="video", fix="write the span as FILE#t=START,END in seconds") from None
+        raise DataError(text, "bad time span", field="video",
+                        fix="write the span as FILE#t=START,END in seconds") from None
     if not 0 <= start < end:
         raise DataError(text, "time span must have 0 ≤ START < END", field="video")
     return Path(base), (start, end)
