@@ -3,6 +3,9 @@
 ``shared_data``: the directory holding the real MELD/EmoryNLP transcripts (``../shared/data``
 next to the repository, or ``$MERC_SHARED_DATA``). Tests needing it skip when it is absent —
 unless ``MERC_REQUIRE_SHARED_DATA=1`` (set by ``.ci/run``), which turns that skip into a failure.
+
+:func:`require_optional`: tests needing an optional install (the ``fer`` weights, a system
+chromium) skip without it — unless ``MERC_REQUIRE_OPTIONAL=1`` (set by ``.ci/run``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,16 @@ def shared_data() -> Path:
                         "set MERC_SHARED_DATA to its location")
         pytest.skip("../shared/data (MELD/EmoryNLP transcripts) not available; set MERC_SHARED_DATA")
     return path
+
+
+def require_optional(available: bool, what: str, fix: str) -> None:
+    """Skip the calling test module when ``what`` is not installed, or fail under
+    ``MERC_REQUIRE_OPTIONAL=1`` (CI installs everything, so nothing may skip silently there)."""
+    if available:
+        return
+    if os.environ.get("MERC_REQUIRE_OPTIONAL") == "1":
+        pytest.fail(f"MERC_REQUIRE_OPTIONAL=1 but {what} is not installed; {fix}", pytrace=False)
+    pytest.skip(f"{what} not installed; {fix}", allow_module_level=True)
 
 
 @pytest.fixture(autouse=True)

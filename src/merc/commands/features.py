@@ -35,9 +35,10 @@ def _run(args: argparse.Namespace) -> int:
     from merc.data.formats.user_format import save_user_dataset
     from merc.data.loading import open_dataset
     from merc.errors import ConfigError
-    from merc.features import FeatureCache, build_extractors, extract_features
+    from merc.features import DEFAULT_EXTRACTORS, FeatureCache, build_extractors, extract_features
 
     names = {m: getattr(args, flag) for m, flag in _MODALITY_FLAGS.items() if getattr(args, flag)}
+    names = {m: DEFAULT_EXTRACTORS[m] if name == "default" else name for m, name in names.items()}
     if not names:
         raise ConfigError("choose at least one extractor: --text minilm, --audio librosa or --visual image-stats")
     options = parse_extractor_options(args.extractor_options)
@@ -74,7 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", help="force the input file format instead of auto-detection")
     p.add_argument("--text", metavar="EXTRACTOR", help="text extractor: minilm, sentence-transformers, wordllama")
     p.add_argument("--audio", metavar="EXTRACTOR", help="audio extractor: librosa, opensmile")
-    p.add_argument("--visual", metavar="EXTRACTOR", help="visual extractor: image-stats")
+    p.add_argument("--visual", metavar="EXTRACTOR",
+                   help="visual extractor: fer (facial expressions; needs merc[visual] and fer), image-stats; "
+                        "'default' picks fer when installed, else image-stats")
     p.add_argument("--text-level", choices=("utterance", "frame"), help="token-level output (frame) for DRKF")
     p.add_argument("--audio-level", choices=("utterance", "frame"), help="frame-level descriptors for DRKF")
     p.add_argument("--visual-level", choices=("utterance", "frame"), help="per-frame descriptors")

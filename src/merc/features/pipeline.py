@@ -24,8 +24,15 @@ from merc.features.base import Extractor
 from merc.features.cache import DEFAULT_CHUNK_SIZE, FeatureCache, run_chunks
 from merc.registry import EXTRACTORS
 
-#: The extractor used for a modality when none is named.
-DEFAULT_EXTRACTORS: dict[str, str] = {"t": "minilm", "a": "librosa", "v": "image-stats"}
+def _default_visual() -> str:
+    from merc.features.expression import fer_available
+
+    return "fer" if fer_available() else "image-stats"
+
+
+#: The extractor used for a modality when none is named (visual: ``fer`` facial expressions when
+#: the ``visual`` extra is installed, else the ``image-stats`` fallback).
+DEFAULT_EXTRACTORS: dict[str, str] = {"t": "minilm", "a": "librosa", "v": _default_visual()}
 
 
 def build_extractor(name: str, **options: Any) -> Extractor:

@@ -6,11 +6,13 @@ dependency-free (numpy + Pillow). Each utterance's visual item may be
 
 - an image file (``.png``, ``.jpg``, ...; e.g. a face crop),
 - a directory of frame images (sorted by name; up to ``max_frames`` sampled evenly), or
-- a video file (needs the optional ``av`` package — PyAV; frames sampled evenly).
+- a video file (needs the optional ``av`` package — PyAV; frames sampled evenly), or the span
+  of one utterance in it, ``FILE#t=START,END`` (seconds).
 
 At utterance level frames are averaged into one ``[d]`` vector; ``level="frame"`` keeps
-``[T, d]``. For learned visual features (DenseNet/OpenFace faces, CLIP, ...) bring your own
-arrays in the user format instead (see docs/features.md).
+``[T, d]``. Facial-expression features: the ``fer`` extractor (:mod:`merc.features.expression`);
+other learned visual features (DenseNet/OpenFace faces, CLIP, ...): bring your own arrays in the
+user format (see docs/features.md).
 """
 
 from __future__ import annotations
@@ -36,17 +38,34 @@ def _image_module() -> Any:
     return Image
 
 
-def read_frames(path: str | Path, max_frames: int, size: int) -> np.ndarray:
-    """``[T, size, size, 3]`` uint8 RGB frames of an image, frame directory or video file."""
+def split_span(path: str | Path) -> tuple[Path, tuple[float, float] | None]:
+    """``clip.mp4#t=1.5,3.2`` → (``clip.mp4``, (1.5, 3.2)): a video item may name its utterance's
+    time span (seconds) with a media-fragment suffix; other items have no span."""
+    text = str(path)
+    if "#t=" not in text:
+        return Path(text), None
+    base, frag = text.rsplit("#t=", 1)
+    try:
+        start, end = (float(x) for x in frag.split(","))
+    except ValueError:
+        raise DataError(text, "bad time span", field="video",
+                        fix="write the span as FILE#t=START,END in seconds") from None
+    if not 0 <= start < end:
+        raise DataError(text, "time span must have 0 ≤ START < END", field="video")
+    return Path(base), (start, end)
+
+
+def load_frames(path: str | Path, max_frames: int) -> list[np.ndarray]:
+    """Up to ``max_frames`` ``[H, W, 3]`` uint8 RGB frames (native size, sampled evenly) of an image,
+    a directory of frame images, or a video file or span (``FILE#t=START,END``)."""
     Image = _image_module()
-    p = Path(path)
+    p, span = split_span(path)
     if p.is_dir():
         files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise DataError(p, "frame directory holds no images", field="video",
                             fix=f"put frames ({', '.join(IMAGE_SUFFIXES)}) in it")
-        picks = np.unique(np.linspace(0, len(files) - 1, min(max_frames, len(files))).round().astype(int))
-        images = [Image.open(files[i]) for i in picks]
+        images = [Image.open(f) for f in _even(files, max_frames)]
     elif not p.is_file():
         raise DataError(p, "image/video file not found", field="video", fix="check the path in the video column")
     elif p.suffix.lower() in IMAGE_SUFFIXES:
@@ -55,26 +74,52 @@ def read_frames(path: str | Path, max_frames: int, size: int) -> np.ndarray:
         except OSError:
             raise DataError(p, "cannot decode image", field="video", fix="use png or jpeg files") from None
     else:
-        images = _video_frames(p, max_frames, Image)
-    return np.stack([np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR)) for im in images])
+        images = _video_frames(p, max_frames, span)
+    try:
+        return [np.asarray(im.convert("RGB")) for im in images]
+    except OSError:
+        raise DataError(p, "cannot decode image", field="video", fix="use png or jpeg files") from None
 
 
-def _video_frames(path: Path, max_frames: int, Image: Any) -> list[Any]:
+def read_frames(path: str | Path, max_frames: int, size: int) -> np.ndarray:
+    """``[T, size, size, 3]`` uint8 RGB frames of an image, frame directory or video file."""
+    Image = _image_module()
+    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR))
+                     for f in load_frames(path, max_frames)])
+
+
+def _even(items: list[Any], k: int) -> list[Any]:
+    """At most ``k`` of ``items``, evenly spaced, first and last included."""
+    picks = np.unique(np.linspace(0, len(items) - 1, min(k, len(items))).round().astype(int))
+    return [items[i] for i in picks]
+
+
+def _video_frames(path: Path, max_frames: int, span: tuple[float, float] | None = None) -> list[Any]:
     try:
         import av
     except ImportError:
         raise DataError(path, "reading video files needs the optional 'av' package", field="video",
-                        fix="pip install av, or extract frames into a directory and give its path") from None
+                        fix="pip install av (or merc[visual]), or extract frames into a directory") from None
     try:
         with av.open(str(path)) as container:
-            frames = [f.to_image() for f in container.decode(video=0)]
+            stream = container.streams.video[0]
+            # without a span and with a known frame count, only the sampled frames are converted
+            total = stream.frames if span is None else 0
+            keep = set(_even(list(range(total)), max_frames)) if total > 0 else None
+            if span is not None and span[0] > 0 and stream.time_base:
+                container.seek(int(span[0] / stream.time_base), stream=stream)  # the keyframe before START
+            frames = []
+            for i, f in enumerate(container.decode(stream)):
+                if span is not None and f.time is not None and f.time >= span[1]:
+                    break
+                if (span is None or (f.time is not None and f.time >= span[0])) and (keep is None or i in keep):
+                    frames.append(f.to_image())
     except Exception as exc:  # noqa: BLE001 - PyAV raises many error types
         raise DataError(path, f"cannot decode video ({type(exc).__name__})", field="video",
                         fix="check the file or extract frames into a directory") from None
     if not frames:
-        raise DataError(path, "video has no frames", field="video")
-    picks = np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int))
-    return [frames[i] for i in picks]
+        raise DataError(path, "video has no frames" + (f" in {span[0]}-{span[1]} s" if span else ""), field="video")
+    return _even(frames, max_frames)
 
 
 def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
