@@ -38,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
         raise MercError(f"{data_cfg.dataset}: split '{args.split}' has no gold labels; use 'merc predict' instead")
     classes, gold_names, probs, predicted = bundle.label_names, list(dataset.label_names), preds.probs, preds.predicted
     if lmap is not None:
-        metrics, _, probs = score_mapped(preds.labels, preds.probs, lmap)
+        metrics, probs = score_mapped(preds.labels, preds.probs, lmap)
         classes, predicted = list(lmap.shared), probs.argmax(1)
     else:
         metrics = compute_metrics(preds.labels, preds.predicted, classes)

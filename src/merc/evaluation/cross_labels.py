@@ -43,7 +43,7 @@ def resolve_label_map(model_labels: list[str], data_labels: list[str], option: s
     return label_map(model_labels, data_labels, read_label_map_file(option), via=str(option))
 
 
-def score_mapped(labels: np.ndarray, probs: np.ndarray, lmap: LabelMap) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+def score_mapped(labels: np.ndarray, probs: np.ndarray, lmap: LabelMap) -> tuple[dict[str, Any], np.ndarray]:
     """Metrics in the shared class space.
 
     Args:
@@ -51,7 +51,7 @@ def score_mapped(labels: np.ndarray, probs: np.ndarray, lmap: LabelMap) -> tuple
         probs: ``[N, C_model]`` model probabilities.
 
     Returns:
-        ``(metrics, shared_gold [N], shared_probs [N, K])``; ``metrics`` adds ``label_map`` (the
+        ``(metrics, shared_probs [N, K])``; ``metrics`` adds ``label_map`` (the
         map and its unmapped classes), ``unscored`` (data class → utterances left out) and
         ``discarded_probability`` (mean mass on unmappable model classes).
     """
@@ -67,4 +67,4 @@ def score_mapped(labels: np.ndarray, probs: np.ndarray, lmap: LabelMap) -> tuple
     metrics.update(label_map=lmap.describe(),
                    unscored={lmap.data_labels[i]: int(counts[i]) for i in dropped},
                    discarded_probability=float(lost.mean()) if len(lost) else 0.0)
-    return metrics, gold, shared
+    return metrics, shared

@@ -62,8 +62,9 @@ class LitMethod(L.LightningModule):
         return batch.to(device)
 
     def configure_optimizers(self) -> Any:
-        return configure(self.method.param_groups(self.lr, self.weight_decay), self.lr, self.recipe,
-                         self.trainer.estimated_stepping_batches, self.trainer.max_epochs)
+        steps = self.trainer.estimated_stepping_batches if self.recipe.scheduled else 1
+        return configure(self.method.param_groups(self.lr, self.weight_decay), self.lr, self.recipe, steps,
+                         self.trainer.max_epochs)
 
     # -- training -------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:

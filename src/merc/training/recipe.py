@@ -34,6 +34,11 @@ class Recipe:
     warmup_epochs: float = 0.0
     min_lr_ratio: float = 0.0
 
+    @property
+    def scheduled(self) -> bool:
+        """Whether the learning rate changes during training (warm-up or decay)."""
+        return self.schedule != "constant" or self.warmup_epochs > 0
+
     @classmethod
     def from_trainer(cls, trainer: Any) -> "Recipe":
         return cls(trainer.optimizer, trainer.schedule, trainer.warmup_epochs, trainer.min_lr_ratio)
@@ -77,7 +82,7 @@ def configure(param_groups: list[dict[str, Any]], lr: float, recipe: Recipe, tot
 
     cls = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
     optimizer = cls(param_groups, lr=lr)
-    if recipe.schedule == "constant" and recipe.warmup_epochs <= 0:
+    if not recipe.scheduled:
         return optimizer
     total = max(1, int(total_steps))
     factor = lr_factor(recipe, total, total / max(1, max_epochs))
