@@ -4,6 +4,9 @@ One command produces the MELD/EmoryNLP section of ``docs/results.md``::
 
     python benchmarks/bench_meld.py --no-progress      # data from ../shared/data or $MERC_SHARED_DATA
 
+(all five backbones, 5 seeds; the 2026-12-02 run in docs/results.md used
+``--backbones bc_lstm late_fusion mmgcn --seeds 0 1 2`` because of the machine's load).
+
 For each dataset (official train/dev/test splits) it
 
 1. encodes every utterance with the offline text extractors of ``--features`` (default
@@ -13,9 +16,12 @@ For each dataset (official train/dev/test splits) it
 2. fits the no-context baselines: logistic regression on the frozen embeddings of the train
    split (MiniLM alone — DATA.md's reference — and the benchmark's features), plus the
    majority class;
-3. trains each context backbone in text-only mode (``--modalities t``) for every seed with the
-   library's engine (best dev weighted F1 selects the epoch; test evaluated once), with the
-   settings in ``TRAINER`` / ``BACKBONE_OPTIONS`` (chosen on MELD dev only with
+3. trains each context backbone (``bc_lstm`` — the bc-LSTM baseline — and the others) in
+   text-only mode (``--modalities t``) for every seed with the library's engine (best dev
+   weighted F1 selects the epoch; test evaluated once), seeds outer and backbones interleaved,
+   recording wall time, CPU (process) time and the load average per run; every backbone uses
+   the shared optimisation recipe ``RECIPE`` (AdamW, warm-up + cosine decay, clipping), then its
+   ``TRAINER`` / ``BACKBONE_OPTIONS`` entries (chosen on MELD dev only with
    ``benchmarks/tune_meld_dev.py``, which never sees a test split);
 4. writes weighted F1 / accuracy mean ± std and per-class F1 next to the published rows of
    DATA.md into ``docs/results.md`` (between ``bench_meld`` markers; the rest of the file is kept)
@@ -53,8 +59,10 @@ PUBLISHED = {
 #: vs 56.40 z-scored (seeds 0-2, 2026-12-01; docs/results.md); mm_dfn showed no dev difference.
 #: The optimisation recipe shared by every backbone (issue 12; chosen on MELD/EmoryNLP dev with
 #: tune_meld_dev.py, see docs/results.md): AdamW, linear warm-up then cosine decay, clipping.
-#: bc_lstm, MELD dev seed 0: constant-lr Adam 55.91 (peak at epoch 8, then falling to 53.1 by epoch 16) vs
-#: this recipe 55.94 (peak epoch 9, later epochs 54.5-54.9): equal peak, flatter after it.
+#: bc_lstm, MELD dev weighted F1 (tune_meld_dev.py, 2026-12-02): constant-lr Adam 55.91 / 56.48 (seeds 0 / 1;
+#: seed 0's curve falls from its epoch-8 peak to 53.1 by epoch 16); AdamW 0.01 + 1-epoch warm-up + cosine over
+#: 30 epochs 55.63 / 55.93; over 20 epochs 55.94 (seed 0; later epochs 54.5-54.9). No dev gain beyond seed noise,
+#: a flatter curve after the peak (less sensitive to the selected epoch); see docs/results.md.
 RECIPE: dict[str, Any] = {"optimizer": "adamw", "weight_decay": 0.01, "schedule": "cosine", "warmup_epochs": 1,
                           "gradient_clip": 2.0}
 TRAINER = {"late_fusion": {"lr": 1e-3, "max_epochs": 40, "patience": 8}, "dialogue_gcn": {"lr": 1e-3},
