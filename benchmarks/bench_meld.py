@@ -4,6 +4,9 @@ One command produces the MELD/EmoryNLP section of ``docs/results.md``::
 
     python benchmarks/bench_meld.py --no-progress      # data from ../shared/data or $MERC_SHARED_DATA
 
+(all five backbones, 5 seeds; the 2026-12-02 run in docs/results.md used
+``--backbones bc_lstm late_fusion mmgcn --seeds 0 1 2`` because of the machine's load).
+
 For each dataset (official train/dev/test splits) it
 
 1. encodes every utterance with the offline text extractors of ``--features`` (default
@@ -13,9 +16,12 @@ For each dataset (official train/dev/test splits) it
 2. fits the no-context baselines: logistic regression on the frozen embeddings of the train
    split (MiniLM alone — DATA.md's reference — and the benchmark's features), plus the
    majority class;
-3. trains each context backbone in text-only mode (``--modalities t``) for every seed with the
-   library's engine (best dev weighted F1 selects the epoch; test evaluated once), with the
-   settings in ``TRAINER`` / ``BACKBONE_OPTIONS`` (chosen on MELD dev only with
+3. trains each context backbone (``bc_lstm`` — the bc-LSTM baseline — and the others) in
+   text-only mode (``--modalities t``) for every seed with the library's engine (best dev
+   weighted F1 selects the epoch; test evaluated once), seeds outer and backbones interleaved,
+   recording wall time, CPU (process) time and the load average per run; every backbone uses
+   the shared optimisation recipe ``RECIPE`` (AdamW, warm-up + cosine decay, clipping), then its
+   ``TRAINER`` / ``BACKBONE_OPTIONS`` entries (chosen on MELD dev only with
    ``benchmarks/tune_meld_dev.py``, which never sees a test split);
 4. writes weighted F1 / accuracy mean ± std and per-class F1 next to the published rows of
    DATA.md into ``docs/results.md`` (between ``bench_meld`` markers; the rest of the file is kept)
@@ -51,12 +57,20 @@ PUBLISHED = {
 #: weights (worse on dev), speaker embedding; used unchanged on EmoryNLP. Batch 32 dialogues.
 #: late_fusion: raw (not z-scored) input at lr 1e-3 for up to 40 epochs (patience 8) — MELD dev 57.12
 #: vs 56.40 z-scored (seeds 0-2, 2026-12-01; docs/results.md); mm_dfn showed no dev difference.
+#: The optimisation recipe shared by every backbone (issue 12; chosen on MELD/EmoryNLP dev with
+#: tune_meld_dev.py, see docs/results.md): AdamW, linear warm-up then cosine decay, clipping.
+#: bc_lstm, MELD dev weighted F1 (tune_meld_dev.py, 2026-12-02): constant-lr Adam 55.91 / 56.48 (seeds 0 / 1;
+#: seed 0's curve falls from its epoch-8 peak to 53.1 by epoch 16); AdamW 0.01 + 1-epoch warm-up + cosine over
+#: 30 epochs 55.63 / 55.93; over 20 epochs 55.94 (seed 0; later epochs 54.5-54.9). No dev gain beyond seed noise,
+#: a flatter curve after the peak (less sensitive to the selected epoch); see docs/results.md.
+RECIPE: dict[str, Any] = {"optimizer": "adamw", "weight_decay": 0.01, "schedule": "cosine", "warmup_epochs": 1,
+                          "gradient_clip": 2.0}
 TRAINER = {"late_fusion": {"lr": 1e-3, "max_epochs": 40, "patience": 8}, "dialogue_gcn": {"lr": 1e-3},
            "mmgcn": {"lr": 1e-3}, "mm_dfn": {"lr": 3e-4}}
 #: Backbones trained on the raw (unstandardised) concatenated features, chosen on MELD dev.
 RAW_INPUT = {"late_fusion"}
 BACKBONE_OPTIONS = {"late_fusion": {"hidden": 128, "dropout": 0.5}, "mm_dfn": {"dropout": 0.5}}
-BACKBONES = ["late_fusion", "dialogue_gcn", "mmgcn", "mm_dfn"]
+BACKBONES = ["bc_lstm", "late_fusion", "dialogue_gcn", "mmgcn", "mm_dfn"]
 
 
 def shared_data_dir() -> Path:
@@ -126,21 +140,53 @@ def no_context_baselines(variants: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def run_backbone(dataset: Any, backbone: str, seeds: list[int], epochs: int, patience: int, out: Path,
-                 threads: int = 1) -> dict[str, Any]:
+def backbone_config(dataset: Any, backbone: str, seeds: list[int], epochs: int, patience: int, out: Path,
+                    threads: int = 1) -> Any:
+    """The experiment config of one backbone: the shared RECIPE, then the backbone's TRAINER entry."""
     from merc.config import ExperimentConfig
-    from merc.training.experiment import run_experiment
 
     raw = {"data": {"dataset": dataset.name, "modalities": "t", "batch_size": 32},
            "model": {"method": "none", "backbone": backbone, "backbone_options": BACKBONE_OPTIONS.get(backbone, {})},
            "trainer": {"max_epochs": epochs, "patience": patience, "seeds": seeds, "progress": False,
-                       "threads": threads, **TRAINER.get(backbone, {})},
+                       "threads": threads, "checkpoint_every": 0, **RECIPE, **TRAINER.get(backbone, {})},
            "output": {"dir": str(out / dataset.name / backbone)}}
-    config = ExperimentConfig.from_dict(raw, source="bench_meld")
-    start = time.perf_counter()
-    result = run_experiment(config, dataset, log=lambda msg: print(msg, flush=True))
-    return {"summary": result.summary, "seconds": time.perf_counter() - start, "config": config.to_dict(),
-            "epochs_run": [r.epochs_run for r in result.runs], "best_epoch": [r.best_epoch for r in result.runs]}
+    return ExperimentConfig.from_dict(raw, source="bench_meld")
+
+
+def run_backbones(datasets: dict[str, Any], backbones: list[str], seeds: list[int], epochs: int, patience: int,
+                  out: Path, threads: int = 1) -> dict[str, dict[str, Any]]:
+    """Train every backbone for every seed, interleaved (seed outer, backbone inner) so that the
+    machine's load drifts over all backbones alike; wall and CPU (process) time and the load
+    average are recorded per run. ``datasets``: backbone → its (standardised or raw) dataset."""
+    from merc.evaluation.report import aggregate
+    from merc.training.engine import train_run
+
+    runs: dict[str, list[Any]] = {b: [] for b in backbones}
+    timing: dict[str, dict[str, list[float]]] = {b: {"seconds": [], "cpu_seconds": [], "load1": []} for b in backbones}
+    configs = {b: backbone_config(datasets[b], b, seeds, epochs, patience, out, threads) for b in backbones}
+    for seed in seeds:
+        for backbone in backbones:
+            wall, cpu = time.perf_counter(), time.process_time()
+            run = train_run(configs[backbone], seed, datasets[backbone], out / datasets[backbone].name / backbone
+                            / f"seed_{seed}")
+            runs[backbone].append(run)
+            timing[backbone]["seconds"].append(time.perf_counter() - wall)
+            timing[backbone]["cpu_seconds"].append(time.process_time() - cpu)
+            timing[backbone]["load1"].append(os.getloadavg()[0])
+            print(f"[bench] {datasets[backbone].name} {backbone} seed {seed}: dev {run.metrics['dev']['weighted_f1']:.2f} "
+                  f"test {run.metrics['test']['weighted_f1']:.2f} (epoch {run.best_epoch} of {run.epochs_run}, "
+                  f"{timing[backbone]['seconds'][-1]:.0f} s wall, {timing[backbone]['cpu_seconds'][-1]:.0f} s CPU, "
+                  f"load {timing[backbone]['load1'][-1]:.1f})", flush=True)
+    out_runs = {}
+    for backbone in backbones:
+        label_names = datasets[backbone].label_names
+        summary = {split: aggregate([r.metrics[split] for r in runs[backbone]], label_names) for split in ("dev", "test")}
+        out_runs[backbone] = {"summary": summary, "seconds": sum(timing[backbone]["seconds"]),
+                              "cpu_seconds": sum(timing[backbone]["cpu_seconds"]),
+                              "load1": timing[backbone]["load1"], "config": configs[backbone].to_dict(),
+                              "epochs_run": [r.epochs_run for r in runs[backbone]],
+                              "best_epoch": [r.best_epoch for r in runs[backbone]]}
+    return out_runs
 
 
 def pm(entry: dict[str, Any]) -> str:
@@ -148,6 +194,15 @@ def pm(entry: dict[str, Any]) -> str:
 
 
 FEATURE_NAMES = {"minilm": "MiniLM", "wordllama": "WordLlama", "minilm+wordllama": "MiniLM+WordLlama"}
+
+
+def recipe_text(recipe: dict[str, Any]) -> str:
+    """The shared optimisation recipe in words."""
+    if not recipe:
+        return "Adam, constant learning rate, gradient clip 2.0"
+    return (f"{recipe.get('optimizer', 'adam')} (weight decay {recipe.get('weight_decay', 1e-8):g}), "
+            f"{recipe.get('warmup_epochs', 0):g}-epoch linear warm-up then {recipe.get('schedule', 'constant')} decay "
+            f"to {recipe.get('min_lr_ratio', 0):g}×lr, gradient clip {recipe.get('gradient_clip', 2.0):g}")
 
 
 def section(report: dict[str, Any]) -> str:
@@ -168,7 +223,8 @@ def section(report: dict[str, Any]) -> str:
              "WordLlama 256-d, both offline, concatenated, z-scored with train statistics unless stated); every backbone "
              "in text-only mode (`--modalities t`). Epoch selected on dev weighted F1, test evaluated once; "
              f"seeds {' '.join(map(str, report['seeds']))}; at most {report['epochs']} epochs, early-stopping "
-             f"patience {report['patience']}; batch 32 dialogues, Adam, no class weights; {settings} (chosen on "
+             f"patience {report['patience']}; batch 32 dialogues, no class weights; shared recipe: "
+             f"{recipe_text(report.get('recipe', {}))}; per backbone: {settings} (chosen on "
              "MELD dev only, see below). Weighted F1 and accuracy in %, mean ± sample std over seeds.", ""]
     for name, res in report["datasets"].items():
         base = res["baselines"]
@@ -209,9 +265,23 @@ def section(report: dict[str, Any]) -> str:
             gain = test["mean"] - no_context
             lines += ["", f"Best backbone on dev: {best[0]} (test {pm(test)}); its context gain over the better "
                           f"no-context logistic regression on the same features: {gain:+.2f} weighted F1 points."]
-        times = ", ".join(f"{b} {r['seconds'] / 60:.1f} min (selected epochs {r['best_epoch']})"
+        if "bc_lstm" in res["backbones"]:
+            ref = res["backbones"]["bc_lstm"]["summary"]["test"]["weighted_f1"]["mean"]
+            lines.append("Against bc_lstm (test weighted F1 difference): " + ", ".join(
+                f"{b} {r['summary']['test']['weighted_f1']['mean'] - ref:+.2f}" for b, r in res["backbones"].items()
+                if b != "bc_lstm") + ".")
+        zero = {b: [c for c in res["label_names"] if r["summary"]["test"]["per_class_f1"][c]["mean"] == 0]
+                for b, r in res["backbones"].items()}
+        lines.append("Classes at test F1 0 (mean over seeds): " + (", ".join(f"{b}: {', '.join(z)}" for b, z in zero.items()
+                                                                          if z) or "none") + ".")
+        times = ", ".join(f"{b} {r['seconds'] / 60:.1f} min wall / {r.get('cpu_seconds', float('nan')) / 60:.1f} min CPU "
+                          f"(selected epoch of epochs run: "
+                          f"{', '.join(f'{e + 1}/{n}' for e, n in zip(r['best_epoch'], r['epochs_run']))})"
                           for b, r in res["backbones"].items())
-        lines += [f"Wall time ({len(report['seeds'])} seeds each, 1 torch thread): {times}.", ""]
+        loads = [x for r in res["backbones"].values() for x in r.get("load1", [])]
+        load = f"; 1-min load average {min(loads):.1f}–{max(loads):.1f} on {report['cpus']} cores" if loads else ""
+        lines += [f"Time ({len(report['seeds'])} seeds each, seeds outer and backbones interleaved, "
+                  f"{report.get('threads', 1)} torch thread{load}): {times}.", ""]
     lines += ["Published rows use other text features (GloVe/TextCNN, RoBERTa, commonsense knowledge), "
               "several are multimodal, and several selected the epoch on the test set; they are shown for "
               "orientation, not as a like-for-like comparison. Environment: "
@@ -240,8 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--features", default="minilm+wordllama",
                    help="text extractors, '+'-joined features are concatenated (default minilm+wordllama)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    p.add_argument("--epochs", type=int, default=25)
-    p.add_argument("--patience", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--patience", type=int, default=10)
     p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     p.add_argument("--out", type=Path, default=REPO / "runs" / "bench_meld")
     p.add_argument("--results", type=Path, default=REPO / "docs" / "results.md")
@@ -268,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                               "datasets": {}, "date": time.strftime("%Y-%m-%d"),
                               "machine": f"{platform.machine()} Linux, {os.cpu_count()} CPU cores, {args.threads} "
                                          "torch thread(s), no GPU",
+                              "threads": args.threads, "recipe": RECIPE,
                               "merc_version": merc.__version__, "torch": torch.__version__,
                               "python": platform.python_version(), "cpus": os.cpu_count()}
     for name in args.datasets:
@@ -285,11 +356,11 @@ def main(argv: list[str] | None = None) -> int:
         entry = {"label_names": dataset.label_names, "baselines": baselines, "backbones": {},
                  "n_test": int(sum(len(d) for d in dataset.split("test"))),
                  "test_support": [int(n) for n in dataset.class_counts("test")]}
-        for backbone in args.backbones:
-            entry["backbones"][backbone] = run_backbone(raw if backbone in RAW_INPUT else dataset, backbone, args.seeds,
-                                                        args.epochs, args.patience, args.out, args.threads)
-            test = entry["backbones"][backbone]["summary"]["test"]
-            print(f"[bench] {name} {backbone}: test weighted F1 {pm(test['weighted_f1'])}", flush=True)
+        inputs = {b: raw if b in RAW_INPUT else dataset for b in args.backbones}
+        entry["backbones"] = run_backbones(inputs, args.backbones, args.seeds, args.epochs, args.patience, args.out,
+                                           args.threads)
+        for backbone, run in entry["backbones"].items():
+            print(f"[bench] {name} {backbone}: test weighted F1 {pm(run['summary']['test']['weighted_f1'])}", flush=True)
         report["datasets"][name] = entry
     report["minutes"] = (time.perf_counter() - t_start) / 60
     atomic_write_json(args.out / "bench_meld.json", report)

@@ -8,6 +8,10 @@ weighted F1 curve, wall time) to ``OUT/tune.jsonl``::
     python benchmarks/tune_meld_dev.py --dataset meld --backbone dialogue_gcn --seeds 0 1 \\
         --variant '{"lr": 3e-4, "class_weights": true}' --variant '{"lr": 1e-3}'
 
+Variants are interleaved within each seed. Every line also records CPU (process) time, the
+torch thread count and the load average. Runs start from ``bench_meld.RECIPE`` (the shared
+optimisation recipe) and the backbone's ``bench_meld.TRAINER`` entry; a variant overrides them.
+
 Variant keys: trainer keys (``lr``, ``weight_decay``, ``class_weights``, ``max_epochs``,
 ``patience``, ...), ``batch_size``, ``features`` (``minilm`` or ``minilm+wordllama``) and
 ``options`` (backbone options) and ``standardize`` (z-score the features with train statistics;
@@ -20,6 +24,7 @@ import argparse
 import csv
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -63,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_lightning()
     cache: dict[str, Any] = {}
+    prepared = []
     for text in args.variant or ["{}"]:
         variant = json.loads(text)
         features = variant.pop("features", "minilm")
@@ -73,21 +79,24 @@ def main(argv: list[str] | None = None) -> int:
         dataset = cache[features, standardize]
         options = {**bench_meld.BACKBONE_OPTIONS.get(args.backbone, {}), **variant.pop("options", {})}
         batch_size = variant.pop("batch_size", 32)
-        trainer = {"max_epochs": 20, "patience": 5, **bench_meld.TRAINER.get(args.backbone, {}), **variant,
-                   "threads": args.threads, "progress": False, "checkpoint_every": 0}
+        trainer = {"max_epochs": 20, "patience": 5, **bench_meld.RECIPE, **bench_meld.TRAINER.get(args.backbone, {}),
+                   **variant, "threads": args.threads, "progress": False, "checkpoint_every": 0}
         raw_cfg = {"data": {"dataset": dataset.name, "modalities": "t", "batch_size": batch_size},
                    "model": {"method": "none", "backbone": args.backbone, "backbone_options": options},
                    "trainer": trainer, "output": {"dir": str(args.out)}}
-        config = ExperimentConfig.from_dict(raw_cfg, source="tune")
-        for seed in args.seeds:
-            start = time.perf_counter()
+        prepared.append((text, features, batch_size, options, dataset, ExperimentConfig.from_dict(raw_cfg, source="tune")))
+    for seed in args.seeds:  # variants interleaved within each seed (the machine's load drifts)
+        for text, features, batch_size, options, dataset, config in prepared:
+            start, cpu = time.perf_counter(), time.process_time()
             seed_dir = args.out / "runs" / f"{args.dataset}_{args.backbone}_{hashlib.sha256(text.encode()).hexdigest()[:10]}_{seed}"
             run = train_run(config, seed, dataset, seed_dir)
             record = {"dataset": args.dataset, "backbone": args.backbone, "variant": json.loads(text),
                       "features": features, "batch_size": batch_size, "options": options, "seed": seed,
                       "dev_wf1": round(run.metrics["dev"]["weighted_f1"], 2), "best_epoch": run.best_epoch,
-                      "curve": dev_curve(seed_dir), "seconds": round(time.perf_counter() - start, 1),
-                      "epoch_seconds": round(run.epoch_seconds, 1)}
+                      "epochs_run": run.epochs_run, "curve": dev_curve(seed_dir),
+                      "seconds": round(time.perf_counter() - start, 1),
+                      "cpu_seconds": round(time.process_time() - cpu, 1), "threads": args.threads,
+                      "load": [round(x, 2) for x in os.getloadavg()], "epoch_seconds": round(run.epoch_seconds, 1)}
             print(json.dumps(record), flush=True)
             args.out.mkdir(parents=True, exist_ok=True)
             with (args.out / "tune.jsonl").open("a") as fh:

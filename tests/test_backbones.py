@@ -18,6 +18,7 @@ SMALL: dict[str, dict] = {
     "mm_dfn": {"hidden": 16, "graph_hidden": 16, "layers": 2, "rnn_layers": 1},
     "dialogue_gcn": {"context_hidden": 8, "graph_hidden": 16, "classifier_hidden": 16, "num_bases": 4,
                      "window_past": 2, "window_future": 2},
+    "bc_lstm": {"hidden": 8, "dense": 8},
 }
 SPEAKER_AWARE = {"late_fusion", "mmgcn", "mm_dfn", "dialogue_gcn"}
 NAMES = BACKBONES.list()
@@ -55,7 +56,7 @@ def batch(dialogues: list[tuple[dict, torch.Tensor]]) -> tuple[dict, torch.Tenso
 
 
 def test_every_graph_backbone_is_registered():
-    assert {"late_fusion", "mmgcn", "dialogue_gcn", "mm_dfn"} <= set(NAMES)
+    assert {"late_fusion", "mmgcn", "dialogue_gcn", "mm_dfn", "bc_lstm"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -199,9 +200,29 @@ def test_dialogue_gcn_edge_attention_sums_to_one_per_window():
 @pytest.mark.parametrize("name, bad", [("mmgcn", {"layers": 0}), ("mmgcn", {"rnn": "cnn"}),
                                        ("mm_dfn", {"speaker_weights": {"x": 1.0}}),
                                        ("mm_dfn", {"context_modalities": "tz"}),
-                                       ("dialogue_gcn", {"num_bases": 0})])
+                                       ("dialogue_gcn", {"num_bases": 0}),
+                                       ("bc_lstm", {"cell": "rnn"}), ("bc_lstm", {"fusion": "concat"}),
+                                       ("bc_lstm", {"dense": 0})])
 def test_bad_options_raise_config_errors(name, bad):
     from merc.errors import ConfigError
 
     with pytest.raises(ConfigError):
         make(name, **bad)
+
+
+def test_bc_lstm_fusion_and_cells():
+    feats, mask, speakers = batch([dialogue(6, 91), dialogue(4, 92)])
+    hier = make("bc_lstm").eval()
+    out = hier(feats, mask, speakers)
+    # hierarchical: the joint head reads a second contextual RNN, not the sum of modality logits
+    assert out.representation.shape == (10, 8)
+    assert not torch.allclose(out.logits, sum(out.modality_logits.values()), atol=1e-6)
+    summed = make("bc_lstm", fusion="sum").eval()(feats, mask, speakers)
+    assert torch.allclose(summed.logits, sum(summed.modality_logits.values()), atol=1e-6)
+    assert summed.representation.shape == (10, 24)
+    # one modality: the joint logits are that modality's (the unimodal bc-LSTM)
+    text = make("bc_lstm", modalities="t").eval()
+    single = text({"t": feats["t"]}, mask, speakers)
+    assert torch.allclose(single.logits, single.modality_logits["t"])
+    gru = make("bc_lstm", cell="gru", layers=2)
+    assert isinstance(gru.blocks["t"].rnn.rnn, torch.nn.GRU) and gru.blocks["t"].rnn.rnn.num_layers == 2

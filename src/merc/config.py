@@ -90,6 +90,15 @@ class TrainerConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-8
     gradient_clip: float = 2.0
+    """Clip the gradient norm to this value (0: no clipping)."""
+    optimizer: str = "adam"
+    """``adam`` (weight decay as L2) or ``adamw`` (decoupled weight decay)."""
+    schedule: str = "constant"
+    """Learning-rate decay after warm-up: ``constant``, ``cosine`` or ``linear`` (per step)."""
+    warmup_epochs: float = 0.0
+    """Linear learning-rate warm-up, in epochs (fractions allowed; 0: none)."""
+    min_lr_ratio: float = 0.0
+    """Floor of the decayed learning rate, as a fraction of ``lr``."""
     patience: int = 10
     """Early stopping patience in epochs on the selection metric (0 disables)."""
     class_weights: bool = False
@@ -124,6 +133,16 @@ class TrainerConfig:
         self.seeds = [int(s) for s in self.seeds]
         if self.lr <= 0:
             raise ConfigError(f"trainer.lr must be > 0, got {self.lr}")
+        from merc.training.recipe import OPTIMIZERS, SCHEDULES
+
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"trainer.optimizer must be one of {', '.join(OPTIMIZERS)}, got '{self.optimizer}'")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"trainer.schedule must be one of {', '.join(SCHEDULES)}, got '{self.schedule}'")
+        if not 0.0 <= self.warmup_epochs < self.max_epochs:
+            raise ConfigError(f"trainer.warmup_epochs must be in [0, max_epochs), got {self.warmup_epochs}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ConfigError(f"trainer.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
 
 
 @dataclass

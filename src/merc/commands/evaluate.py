@@ -15,6 +15,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from merc.data.loading import load_dataset
     from merc.errors import MercError
+    from merc.evaluation.cross_labels import resolve_label_map, score_mapped
     from merc.evaluation.metrics import compute_metrics
     from merc.evaluation.predict import predict_dialogues
     from merc.evaluation.report import write_confusion
@@ -26,26 +27,42 @@ def _run(args: argparse.Namespace) -> int:
     if args.data:
         data_cfg = replace(data_cfg, dataset=args.data, path=args.data_path, format=args.format)
     dataset = load_dataset(data_cfg)
-    check_compatible(bundle, dataset)
+    mapped = args.label_map is not None or list(dataset.label_names) != list(bundle.label_names)
+    check_compatible(bundle, dataset, labels=not mapped)
+    lmap = resolve_label_map(bundle.label_names, list(dataset.label_names), args.label_map) if mapped else None
     dialogues = dataset.split(args.split)
     if not dialogues:
         raise MercError(f"{data_cfg.dataset}: split '{args.split}' is empty")
     preds = predict_dialogues(bundle.method, dialogues, bundle.modalities, args.batch_size)
     if (preds.labels < 0).all():
         raise MercError(f"{data_cfg.dataset}: split '{args.split}' has no gold labels; use 'merc predict' instead")
-    metrics = compute_metrics(preds.labels, preds.predicted, bundle.label_names)
+    classes, gold_names, probs, predicted = bundle.label_names, list(dataset.label_names), preds.probs, preds.predicted
+    if lmap is not None:
+        metrics, probs = score_mapped(preds.labels, preds.probs, lmap)
+        classes, predicted = list(lmap.shared), probs.argmax(1)
+    else:
+        metrics = compute_metrics(preds.labels, preds.predicted, classes)
     out = Path(args.out) if args.out else Path(args.model_dir) / f"eval_{args.split}"
     atomic_write_json(out / "metrics.json", {"split": args.split, "dataset": data_cfg.dataset,
                                              "selection": bundle.metrics.get("selection"), **metrics})
-    write_confusion(out / "confusion", metrics["confusion"], bundle.label_names, f"{args.split} confusion")
+    write_confusion(out / "confusion", metrics["confusion"], classes, f"{args.split} confusion")
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["dialogue_id", "utterance_id", "gold", "predicted", *[f"p_{n}" for n in bundle.label_names]])
+    w.writerow(["dialogue_id", "utterance_id", "gold", "predicted", *[f"p_{n}" for n in classes]])
     for i in range(len(preds.labels)):
-        gold = bundle.label_names[preds.labels[i]] if preds.labels[i] >= 0 else ""
-        w.writerow([preds.dialogue_ids[i], preds.utterance_ids[i], gold, bundle.label_names[preds.predicted[i]],
-                    *[f"{p:.6f}" for p in preds.probs[i]]])
+        gold = gold_names[preds.labels[i]] if preds.labels[i] >= 0 else ""
+        w.writerow([preds.dialogue_ids[i], preds.utterance_ids[i], gold, classes[predicted[i]],
+                    *[f"{p:.6f}" for p in probs[i]]])
     atomic_write_text(out / "predictions.csv", buf.getvalue())
+    if lmap is not None:
+        print(f"label map ({lmap.via}): model {', '.join(bundle.label_names)} → data {', '.join(gold_names)}; "
+              f"scored in {', '.join(classes)}")
+        if metrics["unscored"]:
+            print("  data classes without a counterpart in the model (not scored): "
+                  + ", ".join(f"{c} ({n} utterances)" for c, n in metrics["unscored"].items()))
+        if lmap.unmapped_model:
+            print(f"  model classes without a counterpart in the data: {', '.join(lmap.unmapped_model)} "
+                  f"(mean probability {metrics['discarded_probability']:.3f} discarded)")
     print(f"{args.split}: weighted F1 {metrics['weighted_f1']:.2f}  accuracy {metrics['accuracy']:.2f}  "
           f"macro F1 {metrics['macro_f1']:.2f}  (n={metrics['n']})")
     for name, f1 in metrics["per_class_f1"].items():
@@ -54,8 +71,8 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_compatible(bundle, dataset) -> None:  # type: ignore[no-untyped-def]
-    """Refuse data whose modalities, dims or label set do not match the model."""
+def check_compatible(bundle, dataset, labels: bool = True) -> None:  # type: ignore[no-untyped-def]
+    """Refuse data whose modalities, dims or (with ``labels``) label set do not match the model."""
     from merc.errors import DataError
 
     expected = bundle.architecture["input_dims"]
@@ -66,7 +83,7 @@ def check_compatible(bundle, dataset) -> None:  # type: ignore[no-untyped-def]
         if dataset.dims[m] != d:
             raise DataError(dataset.source or dataset.name, f"'{m}' features are {dataset.dims[m]}-d, the model "
                             f"expects {d}-d", field=f"features.{m}", fix="extract features as the model was trained")
-    if list(dataset.label_names) != list(bundle.label_names):
+    if labels and list(dataset.label_names) != list(bundle.label_names):
         raise DataError(dataset.source or dataset.name, "label set differs from the model's", field="labels",
                         fix=f"expected {', '.join(bundle.label_names)}")
 
@@ -82,3 +99,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", choices=("train", "dev", "test"), help="split to score")
     p.add_argument("--batch-size", dest="batch_size", type=int, default=32, help="dialogues per batch")
     p.add_argument("--out", metavar="DIR", help="output directory (default MODEL_DIR/eval_<split>)")
+    p.add_argument("--label-map", dest="label_map", metavar="auto|FILE.json",
+                   help="score a model on data with another label set: 'auto' maps both through Ekman-7 "
+                        "(IEMOCAP-6/4, MELD-7, EmoryNLP-7, Ekman-7; also used automatically when the label sets "
+                        "differ), or a JSON object of model class -> data class or null (default: none needed "
+                        "when the label sets are equal)")

@@ -1,7 +1,8 @@
 """The one training loop (Lightning): one seed of one experiment → one model directory.
 
 Protocol: the method's extra stages run first (``pre_fit``: DnR's Divide), then the main
-stage trains with Adam, gradient clipping and early stopping; the epoch with the best dev
+stage trains with the optimisation recipe of :mod:`merc.training.recipe` (Adam or AdamW,
+optional warm-up and cosine/linear decay), gradient clipping and early stopping; the epoch with the best dev
 weighted F1 is selected and its weights are restored; dev and test are then evaluated once.
 
 Reliability (docs/reliability.md): the main stage writes ``<out>/checkpoints/last.ckpt``
@@ -45,6 +46,7 @@ from merc.training.checkpoints import (AtomicCheckpointIO, RNGStateCallback, che
 from merc.training.distributed import is_global_zero, planned_world_size, resolve_strategy
 from merc.training.lightning_module import EVAL_SPLITS_DEV, EVAL_SPLITS_LEGACY, LitMethod
 from merc.training.model_dir import INFO, METRICS, build_from, load_state_into, save_model_dir
+from merc.training.recipe import Recipe
 
 LEGACY_LABEL = "test-legacy (best TEST epoch selected: optimistic, not comparable to dev-selected results)"
 
@@ -209,7 +211,7 @@ def train_run(config: ExperimentConfig, seed: int, dataset: DialogueDataset, out
     eval_splits = EVAL_SPLITS_LEGACY if legacy else EVAL_SPLITS_DEV
     weights = class_weights_for(dataset) if t.class_weights else None
     module = LitMethod(method, t.lr, t.weight_decay, dataset.label_names, weights, eval_splits,
-                       "test" if legacy else "dev")
+                       "test" if legacy else "dev", Recipe.from_trainer(t))
     tracker, timer = BestStateTracker("select_wf1"), EpochTimer()
     callbacks: list[L.Callback] = [tracker, timer, RNGStateCallback(), RunIdentityCheck(identity)]
     if t.patience > 0:

@@ -18,6 +18,7 @@ from merc.data.collate import Batch
 from merc.errors import NumericalError
 from merc.evaluation.metrics import compute_metrics
 from merc.methods.base import Method
+from merc.training.recipe import Recipe, configure
 
 #: names of the evaluation dataloaders, in the order they are passed to ``Trainer.fit``
 EVAL_SPLITS_DEV = ("dev",)
@@ -36,12 +37,15 @@ class LitMethod(L.LightningModule):
         eval_splits: names of the validation dataloaders (``("dev",)`` or ``("dev", "test")``).
         selection_split: which of them selects the best epoch (``"dev"``; ``"test"`` only in
             the labelled legacy mode).
+        recipe: optimiser and learning-rate schedule (:mod:`merc.training.recipe`; default Adam,
+            constant learning rate).
     """
 
     def __init__(self, method: Method, lr: float, weight_decay: float, label_names: Sequence[str],
                  class_weights: Tensor | None = None, eval_splits: Sequence[str] = EVAL_SPLITS_DEV,
-                 selection_split: str = "dev") -> None:
+                 selection_split: str = "dev", recipe: Recipe | None = None) -> None:
         super().__init__()
+        self.recipe = recipe or Recipe()
         self.method = method
         self.lr = lr
         self.weight_decay = weight_decay
@@ -57,8 +61,10 @@ class LitMethod(L.LightningModule):
     def transfer_batch_to_device(self, batch: Batch, device: torch.device, dataloader_idx: int) -> Batch:
         return batch.to(device)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.method.param_groups(self.lr, self.weight_decay), lr=self.lr)
+    def configure_optimizers(self) -> Any:
+        steps = self.trainer.estimated_stepping_batches if self.recipe.scheduled else 1
+        return configure(self.method.param_groups(self.lr, self.weight_decay), self.lr, self.recipe, steps,
+                         self.trainer.max_epochs)
 
     # -- training -------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
