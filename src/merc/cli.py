@@ -15,7 +15,7 @@ import sys
 from typing import Callable, Sequence
 
 # Order shown in ``merc --help``.
-COMMANDS: tuple[str, ...] = ("train", "evaluate", "explain", "predict", "datasets", "data", "features",
+COMMANDS: tuple[str, ...] = ("train", "evaluate", "explain", "predict", "datasets", "data", "features", "finetune",
                              "backbones", "methods", "sweep")
 
 
