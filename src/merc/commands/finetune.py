@@ -10,6 +10,7 @@ from merc.cli import add_command
 def _run(args: argparse.Namespace) -> int:
     from merc.data.loading import open_dataset, prepare_dataset
     from merc.finetune import FinetuneConfig, export_features, finetune
+    from merc.finetune.run import limited
 
     config = FinetuneConfig(encoder=args.encoder, context=args.context, max_length=args.max_length,
                             pooling=args.pooling, epochs=args.epochs, max_steps=args.max_steps,
@@ -18,6 +19,7 @@ def _run(args: argparse.Namespace) -> int:
                             threads=args.threads, progress=not args.no_progress, limit_dialogues=args.limit_dialogues,
                             revision=args.revision)
     dataset, _ = prepare_dataset(open_dataset(args.data, args.data_path, args.format), require_features=False)
+    dataset = limited(dataset, args.limit_dialogues)
     record = finetune(dataset, config, args.out)
     t = record["timing"]
     for split, m in record["metrics"].items():

@@ -130,11 +130,15 @@ class BatchTimer(L.Callback):
         self.steps += 1
 
 
-def _splits(dataset: DialogueDataset, limit: int) -> dict[str, list]:
-    out = {}
-    for name in ("train", "dev", "test"):
-        split = dataset.split(name)
-        out[name] = split[:limit] if limit > 0 else split
+def limited(dataset: DialogueDataset, limit: int) -> DialogueDataset:
+    """The first ``limit`` dialogues of each split (``0``: the dataset unchanged)."""
+    if limit <= 0:
+        return dataset
+    return dataset.subset([i for ids in dataset.splits.values() for i in ids[:limit]], name=dataset.name)
+
+
+def _splits(dataset: DialogueDataset) -> dict[str, list]:
+    out = {name: dataset.split(name) for name in ("train", "dev", "test")}
     if not out["train"] or not out["dev"]:
         raise DataError(dataset.source or dataset.name, "needs train and dev splits to fine-tune and select",
                         field="split", fix="use a dataset with official splits or a 'split' column")
@@ -174,7 +178,8 @@ def finetune(dataset: DialogueDataset, config: FinetuneConfig, out: str | Path,
     if config.threads:
         torch.set_num_threads(config.threads)
     L.seed_everything(config.seed, workers=True, verbose=False)
-    splits = _splits(dataset, config.limit_dialogues)
+    dataset = limited(dataset, config.limit_dialogues)
+    splits = _splits(dataset)
     tokenizer, encoder = load_encoder(config.encoder, config.revision)
     pad = int(tokenizer.pad_token_id or 0)
     inputs = {s: build_inputs(ds, tokenizer, config.context, config.max_length) for s, ds in splits.items() if ds}
