@@ -16,6 +16,8 @@ from merc.data.schema import Dialogue
 from merc.finetune import build_inputs, load_finetuned, predict_proba
 from merc.finetune.inputs import collate
 from merc.finetune.run import encoder_path, load_encoder
+from merc.errors import DataError
+from merc.inference import Predictor
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +73,12 @@ def test_one_finetuning_step_on_meld_dialogues_then_train_on_its_features(shared
 
     assert main(["train", "--dataset", str(feats), "--modalities", "t", "--epochs", "1", "--seeds", "0",
                  "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    # new conversations: encode them with the fine-tuned encoder, then predict with the trained backbone
+    conv = tmp_path / "new.csv"
+    conv.write_text("dialogue_id,speaker,text\nc1,Ann,We won!\nc1,Bob,No way!\n", encoding="utf-8")
+    assert main(["finetune", str(conv), "--trained", str(out), "--export-features", str(tmp_path / "new_ft.csv"),
+                 "--no-progress"]) == 0
+    rows = Predictor.from_dir(tmp_path / "run" / "seed_0").predict(tmp_path / "new_ft.csv")
+    assert len(rows) == 2 and all(sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-5) for r in rows)
+    with pytest.raises(DataError, match="features__t"):  # raw text alone: merc cannot recompute these features
+        Predictor.from_dir(tmp_path / "run" / "seed_0").predict(conv)

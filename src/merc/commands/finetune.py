@@ -9,7 +9,8 @@ from merc.cli import add_command
 
 def _run(args: argparse.Namespace) -> int:
     from merc.data.loading import open_dataset, prepare_dataset
-    from merc.finetune import FinetuneConfig, export_features, finetune
+    from merc.errors import ConfigError
+    from merc.finetune import FinetuneConfig, finetune
     from merc.finetune.run import limited
 
     config = FinetuneConfig(encoder=args.encoder, context=args.context, max_length=args.max_length,
@@ -18,8 +19,12 @@ def _run(args: argparse.Namespace) -> int:
                             seed=args.seed, accelerator=args.accelerator, precision=args.precision,
                             threads=args.threads, progress=not args.no_progress, limit_dialogues=args.limit_dialogues,
                             revision=args.revision)
-    dataset, _ = prepare_dataset(open_dataset(args.data, args.data_path, args.format), require_features=False)
-    dataset = limited(dataset, args.limit_dialogues)
+    raw = open_dataset(args.data, args.data_path, args.format)
+    if args.trained:  # new conversations need no labels or splits
+        return _export(args.trained, limited(raw, args.limit_dialogues), args)
+    dataset = limited(prepare_dataset(raw, require_features=False)[0], args.limit_dialogues)
+    if not args.out:
+        raise ConfigError("--out DIR is required to fine-tune (or give --trained DIR --export-features FILE)")
     record = finetune(dataset, config, args.out)
     t = record["timing"]
     for split, m in record["metrics"].items():
@@ -29,10 +34,18 @@ def _run(args: argparse.Namespace) -> int:
           f"{t['train_batches_cpu_s']:.1f} s CPU ({t['threads']} thread(s), load {t['loadavg_start'][0]:.2f}); "
           f"one epoch ≈ {t['epoch_wall_s_estimate']:.0f} s wall, {t['epoch_cpu_s_estimate']:.0f} s CPU")
     print(f"[merc] wrote {args.out}/ (encoder/, head.safetensors, finetune.json)")
-    if args.export_features:
-        table, npz = export_features(args.out, dataset, args.export_features, batch_size=args.batch_size * 2)
-        print(f"[merc] wrote {table} and {npz}: context-aware text features for merc train --dataset {table} "
-              "--modalities t")
+    return _export(args.out, dataset, args) if args.export_features else 0
+
+
+def _export(trained: str, dataset, args: argparse.Namespace) -> int:  # noqa: ANN001 - a DialogueDataset
+    from merc.errors import ConfigError
+    from merc.finetune import export_features
+
+    if not args.export_features:
+        raise ConfigError("--trained needs --export-features FILE (the features to write)")
+    table, npz = export_features(trained, dataset, args.export_features, batch_size=args.batch_size * 2)
+    print(f"[merc] wrote {table} and {npz}: context-aware text features for merc train --dataset {table} "
+          "--modalities t")
     return 0
 
 
@@ -47,7 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", metavar="DATA", help="catalog name (meld, emorynlp) or a labelled utterance table")
     p.add_argument("--data-path", dest="data_path", metavar="PATH", help="local files for a catalog dataset")
     p.add_argument("--format", help="force the input file format instead of auto-detection")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory (encoder/, head, finetune.json)")
+    p.add_argument("--out", metavar="DIR", help="output directory (encoder/, head.safetensors, finetune.json)")
+    p.add_argument("--trained", metavar="DIR", help="skip training: export --export-features of DATA with the "
+                                                    "fine-tuned encoder in DIR (e.g. for new conversations)")
     p.add_argument("--encoder", default="minilm", help="minilm (bundled, offline), a hub model name (online) or a "
                                                        "local transformers directory")
     p.add_argument("--revision", help="hub revision of --encoder")
