@@ -13,10 +13,10 @@ import torch
 from merc.cli import main
 from merc.data.formats.user_format import read_user_dataset
 from merc.data.schema import Dialogue
+from merc.errors import DataError
 from merc.finetune import build_inputs, load_finetuned, predict_proba
 from merc.finetune.inputs import collate
 from merc.finetune.run import encoder_path, load_encoder
-from merc.errors import DataError
 from merc.inference import Predictor
 
 

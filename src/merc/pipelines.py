@@ -5,9 +5,9 @@
     import merc
 
     classify = merc.pipeline("emotion", model="meld-text")     # bundled, offline, no training
-    classify([("Ann", "We got the apartment!"), ("Bob", "I'm so happy for you.")])
+    classify([("Ann", "We got the apartment!"), ("Bob", "No way! I'm so happy for you.")])
     # [{'dialogue_id': 'conversation', 'utterance_id': '0', 'speaker': 'Ann', 'text': 'We got the apartment!',
-    #   'label': 'joy', 'score': 0.71, 'scores': {'neutral': 0.12, ..., 'anger': 0.01}}, ...]
+    #   'label': 'joy', 'score': 0.87, 'scores': {'neutral': 0.04, ..., 'anger': 0.05}}, ...]
 
 A conversation is a list of ``(speaker, text)`` pairs, a list of strings (speakers ``A`` and
 ``B`` alternate), a list of utterance dicts (``dialogue_id``, ``speaker``, ``text``; several

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -67,7 +67,7 @@ class FinetuneConfig:
     limit_dialogues: int = 0
     """Use only the first N dialogues of each split (0: all) — for smoke tests and budgets."""
     revision: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    """Hub revision of ``encoder``."""
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:

@@ -87,7 +87,8 @@ def render_card(config: Mapping[str, Any]) -> str:
     if table:
         lines += ["## Metrics (%)", ""] + table + [""]
     lines += ["## Feature spec", "", "Features given to this model must come from exactly this encoder; others "
-              "are refused with a one-line error.", ""] + _feature_lines(config.get("feature_spec") or {}, dims) + [""]
+              "are refused with a one-line error. The revision is the hub commit, or for a local or bundled encoder "
+              "the SHA-256 (first 16 hex digits) of its weight files.", ""] + _feature_lines(config.get("feature_spec") or {}, dims) + [""]
     lines += ["## Use", "", "```python", "import merc", "",
               f"classify = merc.pipeline(\"emotion\", model=\"{card.get('name', 'PATH/TO/THIS/DIR')}\")",
               "classify([(\"Ann\", \"We got the apartment!\"), (\"Bob\", \"No way, that's amazing!\")])",

@@ -31,8 +31,8 @@ from merc.config import ExperimentConfig
 from merc.errors import MercError
 from merc.hub.card import render_card
 from merc.hub.spec import model_spec
-from merc.registry import EXTRACTORS
 from merc.io_utils import atomic_path, atomic_write_json, atomic_write_text
+from merc.registry import EXTRACTORS
 from merc.training.model_dir import CONFIG, WEIGHTS, ModelBundle, build_from, load_model_dir, read_weights
 
 CONFIG_JSON = "config.json"
