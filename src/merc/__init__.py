@@ -19,4 +19,8 @@ def __getattr__(name: str):  # lazy: keeps ``import merc`` free of torch and mod
         from merc.inference import Predictor
 
         return Predictor
+    if name == "pipeline":
+        from merc.pipelines import pipeline
+
+        return pipeline
     raise AttributeError(f"module 'merc' has no attribute '{name}'")

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 
 # Order shown in ``merc --help``.
 COMMANDS: tuple[str, ...] = ("train", "evaluate", "explain", "predict", "datasets", "data", "features",
-                             "backbones", "methods", "sweep", "serve")
+                             "finetune", "backbones", "methods", "sweep", "serve")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

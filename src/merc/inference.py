@@ -29,6 +29,7 @@ from merc.data.schema import MODALITY_NAMES, Dialogue, DialogueDataset
 from merc.errors import DataError, MercError
 from merc.features.base import Extractor
 from merc.features.pipeline import build_extractors, extract_features
+from merc.hub.spec import check_feature_spec, model_spec
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,27 @@ class Predictor:
         from merc.training.model_dir import load_model_dir
 
         return cls(load_model_dir(model_dir), batch_size, cache_dir, progress)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, revision: str | None = None, batch_size: int = 16,
+                        cache_dir: str | Path | None = None, progress: bool = False) -> "Predictor":
+        """Load a bundled model (``"meld-text"``), a ``save_pretrained`` or ``merc train``
+        directory, or (online) a Hugging Face Hub repository id; see :mod:`merc.hub`."""
+        from merc.hub import load_pretrained
+
+        return cls(load_pretrained(name_or_path, revision), batch_size, cache_dir, progress)
+
+    def save_pretrained(self, path: str | Path, card: Mapping[str, Any] | None = None) -> Path:
+        """Write the model as ``config.json`` + ``model.safetensors`` + ``README.md`` (model card)."""
+        from merc.hub import save_pretrained
+
+        return save_pretrained(self.bundle, path, card)
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Upload the model to the Hugging Face Hub (needs network and a token); returns the commit URL."""
+        from merc.hub import push_to_hub
+
+        return push_to_hub(self.bundle, repo_id, **kwargs)
 
     @property
     def modalities(self) -> list[str]:
@@ -138,6 +160,7 @@ class Predictor:
                                 field=field, fix=f"add a '{field}' value for every utterance, or use a model "
                                 f"trained on {''.join(x for x in self.input_dims if x != m) or 'other modalities'}")
             to_extract[m] = self._extractor(m)
+        check_feature_spec(model_spec(self.bundle.info), dataset, [m for m in self.input_dims if m not in to_extract])
         if to_extract:
             dataset = extract_features(dataset, to_extract, self.cache_dir, use_cache=self.cache_dir is not None,
                                        progress=self.progress)
