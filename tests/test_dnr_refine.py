@@ -108,6 +108,7 @@ def count_backbone_calls(method) -> list[int]:  # type: ignore[no-untyped-def]
 
 
 def build(**options):  # type: ignore[no-untyped-def]
+    options.setdefault("view_fraction", 1.0)  # every view each step unless a test samples them
     torch.manual_seed(0)
     return METHODS.create("dnr", input_dims=DIMS, num_classes=NUM_CLASSES, num_speakers=2, backbone="late_fusion",
                           backbone_options={"hidden": 8, "heads": 2}, dim=4, **options)
@@ -236,6 +237,7 @@ def test_full_view_fraction_uses_every_view_and_term() -> None:
 def grads_of_one_step(backbone: str, **options) -> tuple[float, dict[str, torch.Tensor]]:  # type: ignore[no-untyped-def]
     from _dnr_helpers import tiny_backbone_options
 
+    options.setdefault("view_fraction", 1.0)
     torch.manual_seed(0)
     method = METHODS.create("dnr", input_dims=DIMS, num_classes=NUM_CLASSES, num_speakers=2, backbone=backbone,
                             backbone_options={**tiny_backbone_options(backbone), "dropout": 0.0}, dim=4, **options)

@@ -76,7 +76,7 @@ class DnRConfig:
     """Weight of L_ref in the stage-2 loss ``CE + refine_weight · L_ref``."""
     divide_only: bool = False
     """Ablation: skip the Refine objective; train the backbone on divided features with CE only."""
-    view_fraction: float = 1.0
+    view_fraction: float = 0.2
     """Expected share of the contrastive views computed per training step. Below 1 every step
     draws a random subset of views and reweights the Refine terms they cover by their inclusion
     probability, so the sampled loss is an unbiased estimate of the full L_ref
