@@ -9,10 +9,11 @@ For every registered backbone (bundled defaults):
    decomposer through the ``decomposer_from`` option (``--divide-per-backbone`` to retrain it).
 2. **Cost** — CPU seconds of one training step (forward + loss + backward + Adam step) over
    the same collated train batches, raw backbone vs DnR stage 2, interleaved and repeated,
-   in one process with one torch thread (CPU time, so other load on a shared machine does not
-   distort the ratio). Variants: DnR defaults (views stacked into one backbone call),
-   ``view_fraction=0.25``, ``batch_views=false`` (one call per view, the reference's cost
-   model) and ``divide_only``. The Divide stage is reported separately (CPU seconds per epoch).
+   in one process with one torch thread; CPU time (so other load on a shared machine does not
+   distort the ratio) and wall time, with the thread count and the load average before and
+   after. Variants: DnR defaults (``view_fraction=0.2``), all views (``view_fraction=1``),
+   ``view_fraction=0.4``, ``batch_views=false`` with all views (one call per view, the
+   reference's cost model) and ``divide_only``. The Divide stage is reported separately.
 3. **Explanation truth** — for the trained DnR models, the share of test utterances whose
    most influential component (largest KL when zeroed) has the type (U/R/S) of the evidence
    the generator planted (``meta["interaction"]``: 0 unique, 1 redundant, 2 synergy; 3 none
@@ -23,6 +24,7 @@ Results are printed and written to the "DnR" section of ``docs/results_synthetic
     python benchmarks/bench_dnr.py                       # 5 seeds, all backbones (hours on CPU)
     python benchmarks/bench_dnr.py --seeds 1 2 --epochs 3 --divide-epochs 5 --backbones late_fusion
     python benchmarks/bench_dnr.py --cost-only
+    python benchmarks/bench_dnr.py --memory               # peak RSS, MMGCN + DnR, batch 64, IEMOCAP shapes
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import os
 import platform
 import sys
 import time
@@ -43,25 +46,36 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "results_synthetic.md"
 START, END = "<!-- bench_dnr:start -->", "<!-- bench_dnr:end -->"
-COST_VARIANTS = {"dnr": {}, "dnr view_fraction=0.25": {"view_fraction": 0.25},
-                 "dnr view_fraction=0.125": {"view_fraction": 0.125},
-                 "dnr batch_views=false": {"batch_views": False}, "dnr divide_only": {"divide_only": True}}
+MEMORY_DOCS = REPO / "docs" / "benchmarks.md"
+MEMORY_START, MEMORY_END = "<!-- bench_dnr_memory:start -->", "<!-- bench_dnr_memory:end -->"
+#: DnR variants of the cost table (the first is the bundled defaults)
+COST_VARIANTS = {"dnr": {}, "dnr view_fraction=1": {"view_fraction": 1.0},
+                 "dnr view_fraction=0.4": {"view_fraction": 0.4},
+                 "dnr batch_views=false": {"batch_views": False, "view_fraction": 1.0},
+                 "dnr divide_only": {"divide_only": True}}
 
 
-def step_cpu_seconds(method: Any, batches: list, repeats: int) -> list[float]:
-    """CPU seconds of each training step, ``repeats`` passes over ``batches``."""
+def step_seconds(method: Any, batches: list, repeats: int) -> tuple[list[float], list[float]]:
+    """``(cpu, wall)`` seconds of each training step, ``repeats`` passes over ``batches``."""
     opt = torch.optim.Adam(method.param_groups(1e-4, 1e-8))
     method.train()
-    times = []
+    cpu, wall = [], []
     for _ in range(repeats):
         for batch in batches:
-            start = time.process_time()
+            start, start_wall = time.process_time(), time.perf_counter()
             loss, _, _ = method.training_loss(batch)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            times.append(time.process_time() - start)
-    return times
+            cpu.append(time.process_time() - start)
+            wall.append(time.perf_counter() - start_wall)
+    return cpu, wall
+
+
+def machine_state() -> dict[str, Any]:
+    """Torch threads and the 1/5/15-minute load averages (the machine may be shared)."""
+    return {"threads": torch.get_num_threads(), "load": [round(x, 2) for x in os.getloadavg()],
+            "cpus": os.cpu_count()}
 
 
 def measure_cost(backbone: str, dataset: Any, num_batches: int, repeats: int) -> dict[str, Any]:
@@ -85,12 +99,19 @@ def measure_cost(backbone: str, dataset: Any, num_batches: int, repeats: int) ->
         m.freeze_decomposer()
         methods[name] = m
     for m in methods.values():  # warm-up (allocator, lazy init)
-        step_cpu_seconds(m, batches[:1], 1)
+        step_seconds(m, batches[:1], 1)
+    before = machine_state()
     samples: dict[str, list[float]] = {k: [] for k in methods}
-    for _ in range(repeats):  # interleave so slow phases of the machine hit every variant alike
+    walls: dict[str, list[float]] = {k: [] for k in methods}
+    for r in range(repeats):  # interleave so slow phases of the machine hit every variant alike
         for name, m in methods.items():
-            samples[name] += step_cpu_seconds(m, batches, 1)
-    per_step = {k: float(np.median(v)) for k, v in samples.items()}
+            torch.manual_seed(r)  # every variant draws its views from the same seeds
+            cpu, wall = step_seconds(m, batches, 1)
+            samples[name] += cpu
+            walls[name] += wall
+    # sampled views make steps uneven: the mean over the passes is the per-epoch cost
+    per_step = {k: float(np.mean(v)) for k, v in samples.items()}
+    per_step_wall = {k: float(np.mean(v)) for k, v in walls.items()}
     dnr = methods["dnr"]
     module = DivideModule(dnr.decomposer, dnr.divide_heads, dnr.config)
     dnr.decomposer.requires_grad_(True)
@@ -104,8 +125,110 @@ def measure_cost(backbone: str, dataset: Any, num_batches: int, repeats: int) ->
         opt.step()
     divide_step = (time.process_time() - start) / len(batches)
     return {"per_step_cpu_s": per_step, "ratio": {k: v / per_step["none"] for k, v in per_step.items()},
+            "per_step_wall_s": per_step_wall,
+            "wall_ratio": {k: v / per_step_wall["none"] for k, v in per_step_wall.items()},
             "divide_step_cpu_s": divide_step, "divide_ratio": divide_step / per_step["none"],
-            "batches": len(batches), "repeats": repeats}
+            "batches": len(batches), "repeats": repeats, "machine": {"before": before, "after": machine_state()}}
+
+
+#: variants of the memory measurement (method, DnR options)
+MEMORY_VARIANTS = {"none": ("none", {}), "dnr": ("dnr", {}), "dnr view_fraction=1": ("dnr", {"view_fraction": 1.0}),
+                   "dnr view_chunk=1": ("dnr", {"view_chunk": 1})}
+IEMOCAP_DIMS = {"text": 768, "audio": 512, "visual": 1024}  # DnR's IEMOCAP dict pickle (DATA.md)
+
+
+def write_iemocap_dict_pickle(path: Path, seed: int = 0) -> Path:
+    """A random dict-format pickle of IEMOCAP's shape: 120 train dialogues / 5810 utterances and
+    31 test / 1623, lengths 20–110, text 768, audio 512, visual 1024, speakers M/F, 6 labels."""
+    import pickle
+
+    rng = np.random.default_rng(seed)
+    lengths = []
+    for n, total in ((120, 5810), (31, 1623)):
+        extra = rng.multinomial(total - 20 * n - 90, rng.dirichlet(np.ones(n)))
+        part = (20 + extra).tolist()
+        part[0] += 90  # IEMOCAP's longest dialogue has 110 utterances
+        lengths += part
+    ids = [f"Ses0{i % 5 + 1}_d{i:03d}" for i in range(len(lengths))]
+    obj: dict[str, Any] = {"trainVid": ids[:120], "testVid": ids[120:], "speaker": {}, "label": {}, "sentence": {},
+                           **{key: {} for key in IEMOCAP_DIMS}}
+    for d, n in zip(ids, lengths):
+        obj["speaker"][d] = [("M", "F")[k] for k in rng.integers(0, 2, n)]
+        obj["label"][d] = rng.integers(0, 6, n).tolist()
+        obj["sentence"][d] = [f"utterance {k}" for k in range(n)]
+        for key, dim in IEMOCAP_DIMS.items():
+            obj[key][d] = list(rng.standard_normal((n, dim), dtype=np.float32))
+    path.write_bytes(pickle.dumps(obj, protocol=4))
+    return path
+
+
+def memory_worker(variant: str, pickle_path: str, batch_size: int, backbone: str = "mmgcn") -> dict[str, Any]:
+    """Peak RSS of this whole process: load the pickle, build the model, a few Divide steps
+    (DnR), then one training epoch (forward + loss + backward + Adam) and one evaluation pass
+    over the train split in batches of ``batch_size`` dialogues."""
+    import resource
+
+    from merc.config import DataConfig, ModelConfig, resolve_model_options
+    from merc.data.collate import make_loader
+    from merc.data.loading import load_dataset
+    from merc.methods.dnr.divide_stage import DivideModule
+    from merc.registry import METHODS
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    method_name, extra = MEMORY_VARIANTS[variant]
+    dataset = load_dataset(DataConfig(dataset=pickle_path))
+    rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    resolved = resolve_model_options(ModelConfig(method=method_name, backbone=backbone))
+    method = METHODS.create(method_name, backbone=backbone, backbone_options=resolved.backbone_options,
+                            input_dims=dict(dataset.dims), num_classes=dataset.num_classes,
+                            num_speakers=dataset.max_parties(), **{**resolved.method_options, **extra})
+    loader = make_loader(dataset.split("train"), list(dataset.dims), batch_size, shuffle=True, seed=0)
+    start, start_wall = time.process_time(), time.perf_counter()
+    if method_name == "dnr":
+        module = DivideModule(method.decomposer, method.divide_heads, method.config)
+        opt = module.configure_optimizers()
+        for batch in loader:
+            loss = module.training_step(batch, 0)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        method.freeze_decomposer()
+    opt = torch.optim.Adam(method.param_groups(1e-4, 1e-8))
+    method.train()
+    for batch in loader:
+        loss, _, _ = method.training_loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    method.eval()
+    with torch.inference_mode():
+        for batch in loader:
+            method(batch)
+    longest = max(len(d) for d in dataset.split("train"))
+    return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_after_data_mb": rss_data,
+            "cpu_s": time.process_time() - start, "wall_s": time.perf_counter() - start_wall,
+            "batch_size": batch_size, "longest_dialogue": longest, **machine_state()}
+
+
+def measure_memory(batch_size: int, workdir: Path) -> dict[str, Any]:
+    """Run :func:`memory_worker` for every memory variant in its own fresh process (one at a time)."""
+    import subprocess
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "iemocap_shaped.pkl"
+    if not path.is_file():
+        write_iemocap_dict_pickle(path)
+    out = {}
+    for variant in MEMORY_VARIANTS:
+        proc = subprocess.run([sys.executable, __file__, "--memory-worker", variant, "--memory-pickle", str(path),
+                               "--memory-batch", str(batch_size)], capture_output=True, text=True,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if proc.returncode != 0:
+            raise SystemExit(f"memory worker {variant} failed:\n{proc.stderr[-2000:]}")
+        out[variant] = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"  memory {variant}: {out[variant]}", flush=True)
+    return out
 
 
 def pretrain_divide(dataset: Any, seed: int, options: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -343,19 +466,26 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
     cost = {b: r["cost"] for b, r in results.items() if not b.startswith("_") and "cost" in r}
     if cost:
         any_cost = next(iter(cost.values()))
+        variants = [k for k in any_cost["ratio"] if k != "none"]
         lines += ["### Cost of DnR per training epoch, relative to the raw backbone", "",
-                  f"CPU seconds per training step (median over {any_cost['repeats']} interleaved passes over "
-                  f"{any_cost['batches']} batches of 16 dialogues, one torch thread); an epoch is the same number "
-                  "of steps for every variant, so the ratio is the per-epoch cost ratio.", "",
-                  "| backbone | raw step (CPU s) | DnR (defaults, views stacked) | view_fraction=0.25 | "
-                  "view_fraction=0.125 | batch_views=false (reference-like) | divide_only | Divide stage step |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  f"Seconds per training step (forward + loss + backward + Adam step; mean over {any_cost['repeats']} "
+                  f"interleaved passes over the same {any_cost['batches']} batches of 16 dialogues, each pass seeded "
+                  "alike so every variant draws the same views; one torch thread). An epoch is the same number of "
+                  "steps for every variant, so the ratio is the per-epoch cost ratio. Each cell: **CPU-time ratio** "
+                  "(wall-time ratio, inflated or deflated by other processes on a shared machine). `dnr` is the "
+                  "bundled defaults.", "",
+                  "| backbone | raw step CPU s (wall s) | " + " | ".join(v.removeprefix("dnr ") for v in variants)
+                  + " | Divide stage step (CPU) | threads, load before → after |",
+                  "|---|---|" + "---|" * len(variants) + "---|---|"]
         for b, c in cost.items():
-            r = c["ratio"]
-            lines.append(f"| {b} | {c['per_step_cpu_s']['none']:.3f} | {r['dnr']:.2f}× | "
-                         f"{r['dnr view_fraction=0.25']:.2f}× | {r['dnr view_fraction=0.125']:.2f}× | "
-                         f"{r['dnr batch_views=false']:.2f}× | "
-                         f"{r['dnr divide_only']:.2f}× | {c['divide_ratio']:.2f}× |")
+            r, w = c["ratio"], c.get("wall_ratio", {})
+            cells = [f"**{r[v]:.2f}×** ({w[v]:.2f}×)" if v in w else f"**{r[v]:.2f}×**" for v in variants]
+            m = c.get("machine", {})
+            state = (f"{m['before']['threads']}, {'/'.join(map(str, m['before']['load']))} → "
+                     f"{'/'.join(map(str, m['after']['load']))}" if m else "–")
+            wall = f" ({c['per_step_wall_s']['none']:.3f})" if "per_step_wall_s" in c else ""
+            lines.append(f"| {b} | {c['per_step_cpu_s']['none']:.3f}{wall} | " + " | ".join(cells)
+                         + f" | {c['divide_ratio']:.2f}× | {state} |")
         lines.append("")
     if args.note:
         lines += [args.note, ""]
@@ -363,16 +493,36 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
+def render_memory(memory: dict[str, Any], args: argparse.Namespace) -> str:
+    """The memory section of docs/benchmarks.md."""
+    any_run = next(iter(memory.values()))
+    lines = [MEMORY_START, "### DnR memory: MMGCN + DnR on an IEMOCAP-shaped dict pickle", "",
+             f"Measured with `python benchmarks/bench_dnr.py --memory` ({time.strftime('%Y-%m-%d')}, "
+             f"{platform.machine()}, torch {torch.__version__}, {any_run['threads']} thread): a random dict-format "
+             "pickle of IEMOCAP's shape (120 train dialogues / 5810 utterances, longest "
+             f"{any_run['longest_dialogue']}; text 768, audio 512, visual 1024), batches of {any_run['batch_size']} "
+             "dialogues, bundled defaults. Each row is a fresh process that loads the pickle, builds the model, runs "
+             "one Divide epoch (DnR), one Refine training epoch and one evaluation pass; peak RSS "
+             "(`ru_maxrss`) is that of the whole process.", "",
+             "| variant | peak RSS (MiB) | RSS after loading the data (MiB) | CPU s | wall s | load (1 min) |",
+             "|---|---|---|---|---|---|"]
+    for name, r in memory.items():
+        lines.append(f"| {name} | {r['peak_rss_mb']:.0f} | {r['rss_after_data_mb']:.0f} | {r['cpu_s']:.1f} | "
+                     f"{r['wall_s']:.1f} | {r['load'][0]:.2f} |")
+    return "\n".join(lines + ["", MEMORY_END]) + "\n"
+
+
+def write_section(text: str, doc: Path = DOCS, start: str = START, end: str = END) -> None:
+    """Replace the ``start … end`` block of ``doc`` with ``text`` (appended when absent)."""
     from merc.io_utils import atomic_write_text
 
-    current = DOCS.read_text(encoding="utf-8") if DOCS.is_file() else "# Results on synthetic data\n\n"
-    if START in current and END in current:
-        head, rest = current.split(START, 1)
-        current = head + text.rstrip("\n") + rest.split(END, 1)[1]
+    current = doc.read_text(encoding="utf-8") if doc.is_file() else "# Results on synthetic data\n\n"
+    if start in current and end in current:
+        head, rest = current.split(start, 1)
+        current = head + text.rstrip("\n") + rest.split(end, 1)[1]
     else:
         current = current.rstrip("\n") + "\n\n" + text
-    atomic_write_text(DOCS, current)
+    atomic_write_text(doc, current)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -398,12 +548,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cost-batches", type=int, default=3)
     parser.add_argument("--cost-repeats", type=int, default=3)
     parser.add_argument("--cost-only", action="store_true")
+    parser.add_argument("--memory", action="store_true",
+                        help="only measure peak RSS of MMGCN (+ DnR) on an IEMOCAP-shaped dict pickle")
+    parser.add_argument("--memory-batch", type=int, default=64, help="dialogues per batch of --memory")
+    parser.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-pickle", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--skip-cost", action="store_true")
     parser.add_argument("--out", default="runs/bench_dnr", help="model directories of the accuracy runs")
     parser.add_argument("--json", default=None, help="also write raw results here")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/results_synthetic.md")
     args = parser.parse_args(argv)
     args.view_fraction = {k: float(v) for k, v in (item.split("=", 1) for item in (args.view_fraction or []))}
+    if args.memory_worker:
+        print(json.dumps(memory_worker(args.memory_worker, args.memory_pickle, args.memory_batch)))
+        return 0
+    if args.memory:
+        memory = measure_memory(args.memory_batch, Path(args.out))
+        if args.json:
+            Path(args.json).write_text(json.dumps(memory, indent=2))
+        text = render_memory(memory, args)
+        if not args.no_write:
+            write_section(text, MEMORY_DOCS, MEMORY_START, MEMORY_END)
+        print(text)
+        return 0
     if args.merge:
         merged: dict[str, Any] = {}
         for path in args.merge:

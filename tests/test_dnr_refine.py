@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from _dnr_helpers import DIMS, NUM_CLASSES, make_batch
 
 from merc.methods.dnr.decomposer import Components
-from merc.methods.dnr.refine import (ORIGINAL, ViewSpec, component_drop_views, contrastive_views, refined_dim,
-                                     refined_inputs, split_views, stack_views)
+from merc.methods.dnr.refine import (ORIGINAL, ViewSpec, component_drop_views, contrastive_views, project_views,
+                                     refine_terms, refined_dim, refined_inputs, sample_terms, split_views,
+                                     stack_views)
 from merc.registry import METHODS
 
 
@@ -89,12 +92,12 @@ def test_stack_and_split_views_round_trip() -> None:
     n = batch.num_utterances
     c = {m: Components(*(batch.features[m][batch.mask][:, :1].repeat(1, 2) for _ in range(3))) for m in DIMS}
     views = [ORIGINAL, ViewSpec("mask:t", keep=("t",)), ViewSpec("drop:a:S", drop=(("a", "S"),))]
-    feats, mask, speakers = stack_views(c, views, True, batch.mask, batch.speakers)
+    feats = stack_views(c, views, True, batch.mask)
+    mask = batch.mask.repeat(3, 1)
     assert feats["t"].shape[0] == 3 * batch.mask.shape[0] and mask.shape == feats["t"].shape[:2]
     rows = split_views(feats["t"][mask], 3)
     for v, view in enumerate(views):
         torch.testing.assert_close(rows[v], refined_inputs(c, True, view)["t"])
-    assert torch.equal(speakers[: len(batch.mask)], batch.speakers)
     assert n == rows[0].shape[0]
 
 
@@ -105,6 +108,7 @@ def count_backbone_calls(method) -> list[int]:  # type: ignore[no-untyped-def]
 
 
 def build(**options):  # type: ignore[no-untyped-def]
+    options.setdefault("view_fraction", 1.0)  # every view each step unless a test samples them
     torch.manual_seed(0)
     return METHODS.create("dnr", input_dims=DIMS, num_classes=NUM_CLASSES, num_speakers=2, backbone="late_fusion",
                           backbone_options={"hidden": 8, "heads": 2}, dim=4, **options)
@@ -164,9 +168,9 @@ def test_refine_loss_formula() -> None:
 
     expected = 0.5 * sum(info_nce(z[m], z[a], 0.7) for m in ["mask:t", "mask:a", "mask:v"]
                          for a in ["aug:0.2", "aug:0.1"]) + info_nce(z["aug:0.2"], z["aug:0.1"], 0.7)
-    got = method.refine_loss(z["original"], {k: v for k, v in z.items() if k != "original"})
+    got = method.refine_loss(z)
     assert got.item() == pytest.approx(expected.item(), rel=1e-6)
-    no_aug = method.refine_loss(z["original"], {k: z[k] for k in ["mask:t", "mask:a"]})
+    no_aug = method.refine_loss(z, refine_terms([ViewSpec("mask:t"), ViewSpec("mask:a")]))
     assert no_aug.item() == pytest.approx(0.5 * (info_nce(z["mask:t"], z["original"], 0.7)
                                                  + info_nce(z["mask:a"], z["original"], 0.7)).item(), rel=1e-6)
 
@@ -176,3 +180,92 @@ def test_training_loss_weights_refine_term() -> None:
     torch.manual_seed(3)
     loss, terms, _ = method.training_loss(make_batch([5, 3]))
     assert loss.item() == pytest.approx((terms["ce"] + 0.1 * terms["refine"]).item(), rel=1e-5)
+
+
+def test_projected_views_equal_the_projection_of_each_view() -> None:
+    c = parts("tav", n=6, d=3)
+    torch.manual_seed(0)
+    layers = {m: torch.nn.Linear(21, 5) for m in "tav"}
+    views = [ORIGINAL, *contrastive_views(list("tav"), True, True, [0.2, 0.1]), *component_drop_views(list("tav"))]
+    torch.manual_seed(7)
+    got = project_views(c, views, True, layers)
+    torch.manual_seed(7)  # same noise draws in the same order
+    for v, view in enumerate(views):
+        x = refined_inputs(c, True, view)
+        for m in "tav":
+            torch.testing.assert_close(got[m][v], layers[m](x[m]))
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.4, 0.7])
+def test_sampled_terms_are_an_unbiased_estimate_of_the_full_refine_loss(fraction: float) -> None:
+    method = build()
+    torch.manual_seed(1)
+    z = {k: torch.randn(9, 5) for k in ["original", *(v.name for v in method.views)]}
+    full = method.refine_loss(z).item()
+    value = {(t.first, t.second): method.refine_loss(z, [dataclasses.replace(t, weight=1.0)]).item()
+             for t in method.terms}  # z is fixed: each term's InfoNCE once
+    g = torch.Generator().manual_seed(0)
+    draws = 4000
+    total, views = 0.0, 0
+    for _ in range(draws):
+        sampled, terms = sample_terms(method.views, method.terms, fraction, g)
+        total += sum(t.weight * value[t.first, t.second] for t in terms)
+        views += len(sampled)
+    assert total / draws == pytest.approx(full, rel=0.05)
+    assert method.refine_loss(z, terms).item() == pytest.approx(sum(t.weight * value[t.first, t.second]
+                                                                    for t in terms), rel=1e-5)
+    assert views / draws <= fraction * len(method.views) + 1e-9  # at most the budgeted views on average
+
+
+def test_sampling_without_augmentation_is_unbiased_too() -> None:
+    method = build(augment=False)  # terms contrast the masked views with the original view
+    torch.manual_seed(2)
+    z = {k: torch.randn(9, 5) for k in ["original", "mask:t", "mask:a", "mask:v"]}
+    value = {t.first: method.refine_loss(z, [dataclasses.replace(t, weight=1.0)]).item() for t in method.terms}
+    g = torch.Generator().manual_seed(1)
+    mean = sum(sum(t.weight * value[t.first] for t in sample_terms(method.views, method.terms, 0.34, g)[1])
+               for _ in range(3000)) / 3000
+    assert mean == pytest.approx(method.refine_loss(z).item(), rel=0.05)
+
+
+def test_full_view_fraction_uses_every_view_and_term() -> None:
+    method = build()
+    views, terms = sample_terms(method.views, method.terms, 1.0)
+    assert views == method.views and terms == method.terms
+
+
+def grads_of_one_step(backbone: str, **options) -> tuple[float, dict[str, torch.Tensor]]:  # type: ignore[no-untyped-def]
+    from _dnr_helpers import tiny_backbone_options
+
+    options.setdefault("view_fraction", 1.0)
+    torch.manual_seed(0)
+    method = METHODS.create("dnr", input_dims=DIMS, num_classes=NUM_CLASSES, num_speakers=2, backbone=backbone,
+                            backbone_options={**tiny_backbone_options(backbone), "dropout": 0.0}, dim=4, **options)
+    method.freeze_decomposer()
+    method.train()
+    torch.manual_seed(5)
+    loss, _, _ = method.training_loss(make_batch([3, 5, 2]))
+    loss.backward()
+    return loss.item(), {k: p.grad.clone() for k, p in method.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("backbone", ["late_fusion", "mmgcn", "dialogue_gcn"])
+def test_chunked_and_unchunked_steps_give_the_same_gradients(backbone: str) -> None:
+    loss, grads = grads_of_one_step(backbone)
+    for chunk in (1, 2):
+        chunk_loss, chunk_grads = grads_of_one_step(backbone, view_chunk=chunk)
+        assert chunk_loss == pytest.approx(loss, rel=1e-5)
+        assert grads.keys() == chunk_grads.keys() and grads
+        for k in grads:
+            torch.testing.assert_close(chunk_grads[k], grads[k], atol=1e-6, rtol=1e-4)
+
+
+def test_projected_and_materialised_views_give_the_same_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    loss, grads = grads_of_one_step("mmgcn")
+    from merc.backbones.mmgcn import MMGCN
+
+    monkeypatch.setattr(MMGCN, "input_projections", lambda self: None)  # padded x̃ per view instead
+    slow_loss, slow_grads = grads_of_one_step("mmgcn")
+    assert slow_loss == pytest.approx(loss, rel=1e-5)
+    for k in grads:
+        torch.testing.assert_close(slow_grads[k], grads[k], atol=1e-6, rtol=1e-4)

@@ -77,6 +77,17 @@ class Backbone(nn.Module):
     def forward(self, features: dict[str, Tensor], mask: Tensor, speakers: Tensor) -> BackboneOutput:
         raise NotImplementedError
 
+    def input_projections(self) -> dict[str, nn.Linear] | None:
+        """The per-modality ``Linear`` applied first, row by row, to ``features[m]`` (and nothing
+        else reads ``features[m]``), or ``None`` (the default) when the first op is not such a layer.
+
+        A backbone that returns them also accepts ``forward(features, mask, speakers,
+        projected=True)`` with ``features[m]`` already mapped by its layer (``[B, L, out_m]``):
+        a method whose views differ linearly in the inputs (DnR's Refine) then computes the
+        first layer once per step and combines it for every view. Padding rows are never read.
+        """
+        return None
+
 
 def valid_index(mask: Tensor) -> Tensor:
     """``[N]`` flat position ``b·L + i`` of every real utterance of ``mask [B, L]``, batch-major."""

@@ -45,11 +45,15 @@ class LateFusion(Backbone):
         self.dropout = nn.Dropout(dropout)
         self.classifiers = nn.ModuleDict({m: nn.Linear(hidden, num_classes) for m in input_dims})
 
-    def forward(self, features: dict[str, Tensor], mask: Tensor, speakers: Tensor) -> BackboneOutput:
+    def input_projections(self) -> dict[str, nn.Linear]:
+        return dict(self.proj.items())
+
+    def forward(self, features: dict[str, Tensor], mask: Tensor, speakers: Tensor,
+                projected: bool = False) -> BackboneOutput:
         spk = self.speaker(speakers.clamp(max=self.num_speakers - 1)) if self.speaker is not None else 0.0
         hiddens, logits = [], {}
         for m in self.modalities:
-            h = self.proj[m](features[m]) + spk  # (B, L, H)
+            h = (features[m] if projected else self.proj[m](features[m])) + spk  # (B, L, H)
             h = self.encoders[m](h, src_key_padding_mask=~mask)  # (B, L, H)
             h = h[mask]  # (N, H), batch-major
             hiddens.append(h)

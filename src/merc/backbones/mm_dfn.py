@@ -81,13 +81,17 @@ class MMDFN(Backbone):
         self.classifiers = nn.ModuleDict({m: nn.Linear(hidden + graph_hidden, num_classes) for m in input_dims})
         self.cross_modal_weight = cross_modal_weight
 
-    def forward(self, features: dict[str, Tensor], mask: Tensor, speakers: Tensor) -> BackboneOutput:
-        projected, encoded = self.encoder.encode(features, mask)  # m → (B, L, H)
+    def input_projections(self) -> dict[str, nn.Linear]:
+        return dict(self.encoder.proj.items())
+
+    def forward(self, features: dict[str, Tensor], mask: Tensor, speakers: Tensor,
+                projected: bool = False) -> BackboneOutput:
+        first, encoded = self.encoder.encode(features, mask, projected_input=projected)  # m → (B, L, H)
         if self.party is not None:
             # one speaker-level GRU call for all weighted modalities, stacked along the batch
             mods = [m for m in encoded if self.speaker_weights[m] != 0.0]
             k = len(mods)
-            party = self.party(torch.cat([projected[m] for m in mods]), mask.repeat(k, 1), speakers.repeat(k, 1))
+            party = self.party(torch.cat([first[m] for m in mods]), mask.repeat(k, 1), speakers.repeat(k, 1))
             for m, p in zip(mods, party.chunk(k)):
                 encoded[m] = encoded[m] + self.speaker_weights[m] * p
         fused = graph_fusion(encoded, mask, self.gcn, self.cross_modal_weight)  # m → (N, H + G)

@@ -45,16 +45,19 @@ class ModalityEncoder(nn.Module):
         self.proj = nn.ModuleDict({m: nn.Linear(d, hidden) for m, d in input_dims.items()})
         self.context = nn.ModuleDict({m: MaskedRNN(hidden, hidden // 2, rnn_layers, dropout, rnn) for m in contextual})
 
-    def encode(self, features: dict[str, Tensor], mask: Tensor, context_input: Tensor | None = None
-               ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    def encode(self, features: dict[str, Tensor], mask: Tensor, context_input: Tensor | None = None,
+               projected_input: bool = False) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """``(projected, encoded)``: the per-modality ``Linear`` outputs and the final encodings.
 
         ``context_input`` (``[B, L, hidden]``, e.g. a speaker embedding) is added to the input
-        of the context RNNs only."""
-        # project real utterances only (padding can be half of a batch), then re-pad for the RNNs
-        index = valid_index(mask)  # (N,)
-        projected = {m: unflatten_valid(proj(flatten_valid(features[m], mask, index)), mask, index)
-                     for m, proj in self.proj.items()}  # (B, L, H)
+        of the context RNNs only. With ``projected_input`` the features are already the
+        ``Linear`` outputs (``[B, L, hidden]``)."""
+        if projected_input:
+            projected = dict(features)
+        else:  # project real utterances only (padding can be half of a batch), then re-pad for the RNNs
+            index = valid_index(mask)  # (N,)
+            projected = {m: unflatten_valid(proj(flatten_valid(features[m], mask, index)), mask, index)
+                         for m, proj in self.proj.items()}  # (B, L, H)
         encoded = {m: self.context[m](h if context_input is None else h + context_input, mask) if m in self.context
                    else h for m, h in projected.items()}
         return projected, encoded
@@ -149,9 +152,14 @@ class MMGCN(Backbone):
         self.classifiers = nn.ModuleDict({m: nn.Linear(hidden + graph_hidden, num_classes) for m in input_dims})
         self.cross_modal_weight = cross_modal_weight
 
-    def forward(self, features: dict[str, Tensor], mask: Tensor, speakers: Tensor) -> BackboneOutput:
+    def input_projections(self) -> dict[str, nn.Linear]:
+        return dict(self.encoder.proj.items())
+
+    def forward(self, features: dict[str, Tensor], mask: Tensor, speakers: Tensor,
+                projected: bool = False) -> BackboneOutput:
         spk = self.speaker(speakers.clamp(0, self.num_speakers - 1)) if self.speaker is not None else None  # (B, L, H)
-        encoded = self.encoder.encode(features, mask, spk if self.speaker_context else None)[1]  # m → (B, L, H)
+        encoded = self.encoder.encode(features, mask, spk if self.speaker_context else None,
+                                      projected)[1]  # m → (B, L, H)
         if spk is not None:
             encoded = {m: h + spk for m, h in encoded.items()}
         fused = graph_fusion(encoded, mask, self.gcn, self.cross_modal_weight)  # m → (N, H + G)

@@ -77,13 +77,18 @@ class DnRConfig:
     """Weight of L_ref in the stage-2 loss ``CE + refine_weight · L_ref``."""
     divide_only: bool = False
     """Ablation: skip the Refine objective; train the backbone on divided features with CE only."""
-    view_fraction: float = 1.0
-    """Share of each batch's dialogues (at least 2, chosen at random every step) that the
-    contrastive views are built from; the CE view always uses the whole batch. Below 1 it
-    trades InfoNCE negatives for speed (docs/dnr.md, "Cost")."""
+    view_fraction: float = 0.2
+    """Expected share of the contrastive views computed per training step. Below 1 every step
+    draws a random subset of views and reweights the Refine terms they cover by their inclusion
+    probability, so the sampled loss is an unbiased estimate of the full L_ref
+    (:func:`~merc.methods.dnr.refine.sample_terms`; docs/dnr.md, "Cost")."""
     batch_views: bool = True
     """Stack all views along the batch dimension into one backbone call (False: one call per view,
     as the reference does; only useful to measure the difference)."""
+    view_chunk: int = 0
+    """0: all views of a step in one backbone call. k > 0: calls of k views, each checkpointed
+    (its activations recomputed in backward), so peak memory holds one chunk's activations;
+    the gradients are the same."""
     # ---- Explanations ------------------------------------------------------------------------
     explain_tau: float = 1.0
     """Temperature of softmax(c/τ) used for the pairwise symmetric KL between components."""
@@ -104,6 +109,8 @@ class DnRConfig:
         for name, value in non_negative.items():
             if value < 0:
                 raise ConfigError(f"model.method_options.{name} must be ≥ 0, got {value}")
+        if self.view_chunk < 0:
+            raise ConfigError(f"model.method_options.view_chunk must be ≥ 0, got {self.view_chunk}")
         if not 0.0 < self.view_fraction <= 1.0:
             raise ConfigError(f"model.method_options.view_fraction must be in (0, 1], got {self.view_fraction}")
         if self.synergy_mode not in SYNERGY_MODES:

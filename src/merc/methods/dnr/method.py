@@ -8,16 +8,16 @@ backbone only (:meth:`DnRMethod.param_groups`).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.utils.checkpoint
 import yaml
 from torch import Tensor
 
-from merc.backbones.base import Backbone, BackboneOutput, dialogue_index
+from merc.backbones.base import Backbone, BackboneOutput
 from merc.data.collate import Batch
 from merc.errors import MercError
 from merc.methods.base import FitContext, Method, MethodOutput
@@ -26,12 +26,10 @@ from merc.methods.dnr.decomposer import COMPONENT_KINDS, Components, Decomposer,
 from merc.methods.dnr.divide_losses import labelled_cross_entropy
 from merc.methods.dnr.divide_stage import default_trainer_factory, flat_features, run_divide
 from merc.methods.dnr.losses import info_nce
-from merc.methods.dnr.refine import (ORIGINAL, ViewSpec, component_drop_views, contrastive_views, kind_drop_views,
-                                     pad_length, refined_dim, select_dialogues, split_views, stack_views)
+from merc.methods.dnr.refine import (ORIGINAL, RefineTerm, ViewSpec, component_drop_views, contrastive_views,
+                                     kind_drop_views, pad_views, project_views, refine_terms, refined_dim,
+                                     sample_terms, split_views, stack_views)
 from merc.registry import BACKBONES, METHODS
-
-#: ``(components, views, mask, speakers)``: views of one set of dialogues
-ViewGroup = tuple[dict[str, Components], list[ViewSpec], Tensor, Tensor]
 
 
 @METHODS.register("dnr")
@@ -73,6 +71,7 @@ class DnRMethod(Method):
         self.register_load_state_dict_post_hook(lambda module, keys: module._sync_frozen())
         self.views: list[ViewSpec] = [] if c.divide_only else contrastive_views(
             self.modalities, c.masked_views, c.augment, c.sigmas)
+        self.terms: list[RefineTerm] = refine_terms(self.views)
 
     # -- stage 1 ---------------------------------------------------------------------------
     def pre_fit(self, context: FitContext) -> None:
@@ -169,39 +168,38 @@ class DnRMethod(Method):
 
     def run_views(self, components: dict[str, Components], views: list[ViewSpec],
                   batch: Batch) -> list[BackboneOutput]:
-        """Backbone outputs of every view of ``batch``; one backbone call unless ``batch_views`` is off."""
-        return self.run_view_groups([(components, views, batch.mask, batch.speakers)])
+        """Backbone outputs of every view of ``batch``, in order.
 
-    def run_view_groups(self, groups: list[ViewGroup]) -> list[BackboneOutput]:
-        """Backbone outputs of every view of every group ``(components, views, mask, speakers)``, in order.
-
-        With ``batch_views`` (default) all views of all groups are stacked along the batch
-        dimension (padded to a common length) and the backbone runs once.
+        Views are stacked along the batch dimension: one backbone call (``batch_views``, the
+        default), one call per view (``batch_views: false``), or calls of ``view_chunk`` views,
+        each checkpointed in training so that only one chunk's activations are alive at a time
+        (recomputed in backward; same gradients, less memory, one more forward per chunk).
+        A backbone with :meth:`~merc.backbones.base.Backbone.input_projections` gets the views
+        after its first layer (:func:`project_views`), otherwise the padded x̃ of each call.
         """
-        cross = self.config.cross_features
-        stacked = [(stack_views(c, views, cross, mask, speakers), len(views), int(mask.sum()))
-                   for c, views, mask, speakers in groups]
-        if not self.config.batch_views:
-            outs = []
-            for (feats, mask, speakers), V, n in stacked:
-                B = mask.shape[0] // V
-                for v in range(V):
-                    part = slice(v * B, (v + 1) * B)
-                    outs.append(self.backbone({m: x[part] for m, x in feats.items()}, mask[part], speakers[part]))
-            return outs
-        length = max(mask.shape[1] for (_, mask, _), _, _ in stacked)
-        feats = {m: torch.cat([pad_length(f[m], length) for (f, _, _), _, _ in stacked]) for m in self.modalities}
-        mask = torch.cat([pad_length(k, length) for (_, k, _), _, _ in stacked])
-        speakers = torch.cat([pad_length(s, length) for (_, _, s), _, _ in stacked])
-        out = self.backbone(feats, mask, speakers)
-        sizes = [V * n for _, V, n in stacked]
+        mask, speakers, cross = batch.mask, batch.speakers, self.config.cross_features
+        layers = self.backbone.input_projections()
+        flat = project_views(components, views, cross, layers) if layers is not None else None
+
+        def call(part: slice) -> BackboneOutput:
+            k = len(views[part])
+            if flat is not None:
+                feats = {m: pad_views(x[part], mask) for m, x in flat.items()}
+                return self.backbone(feats, mask.repeat(k, 1), speakers.repeat(k, 1), projected=True)
+            return self.backbone(stack_views(components, views[part], cross, mask), mask.repeat(k, 1),
+                                 speakers.repeat(k, 1))
+
+        chunk = self.config.view_chunk or len(views) if self.config.batch_views else 1
+        checkpoint = self.config.view_chunk > 0 and torch.is_grad_enabled() and self.training
         outs: list[BackboneOutput] = []
-        for g, (logits, reps, *mod) in enumerate(zip(out.logits.split(sizes), out.representation.split(sizes),
-                                                     *[x.split(sizes) for x in out.modality_logits.values()])):
-            V = stacked[g][1]
-            mod_views = [split_views(x, V) for x in mod]
-            for v, (lg, rp) in enumerate(zip(split_views(logits, V), split_views(reps, V))):
-                outs.append(BackboneOutput(lg, {m: x[v] for m, x in zip(out.modality_logits, mod_views)}, rp))
+        for start in range(0, len(views), chunk):
+            part = slice(start, start + chunk)
+            out = (torch.utils.checkpoint.checkpoint(call, part, use_reentrant=False) if checkpoint
+                   else call(part))
+            k = len(views[part])
+            mods = {m: split_views(x, k) for m, x in out.modality_logits.items()}
+            outs += [BackboneOutput(lg, {m: x[v] for m, x in mods.items()}, rp)
+                     for v, (lg, rp) in enumerate(zip(split_views(out.logits, k), split_views(out.representation, k)))]
         return outs
 
     def forward(self, batch: Batch) -> MethodOutput:
@@ -211,57 +209,34 @@ class DnRMethod(Method):
 
     def training_loss(self, batch: Batch,
                       class_weights: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor], MethodOutput]:
-        """``CE(original view) + refine_weight · L_ref`` (CE only with ``divide_only``)."""
+        """``CE(original view) + refine_weight · L̂_ref`` (CE only with ``divide_only``).
+
+        ``L̂_ref`` is the full L_ref with ``view_fraction: 1`` and otherwise an unbiased
+        estimate of it from a random share of its terms (:func:`sample_terms`)."""
         components = self.components(batch)
-        groups: list[ViewGroup] = [(components, [ORIGINAL], batch.mask, batch.speakers)]
-        rows = None
-        if self.views:
-            group, rows = self.contrastive_group(components, batch)
-            groups.append(group)
-        outs = self.run_view_groups(groups)
+        views, terms = sample_terms(self.views, self.terms, self.config.view_fraction)
+        outs = self.run_views(components, [ORIGINAL, *views], batch)
         original = outs[0]
         ce = labelled_cross_entropy(original.logits, batch.labels_flat, class_weights)
         output = MethodOutput(original.logits, original.representation,
                               {"modality_logits": original.modality_logits})
-        if len(outs) == 1:
+        if not self.views:
             return ce, {"ce": ce.detach()}, output
-        anchor = original.representation if rows is None else original.representation[rows]
-        ref = self.refine_loss(anchor, {v.name: o.representation for v, o in zip(self.views, outs[1:])})
+        reps = {ORIGINAL.name: original.representation, **{v.name: o.representation for v, o in zip(views, outs[1:])}}
+        ref = self.refine_loss(reps, terms)
         loss = ce + self.config.refine_weight * ref
         return loss, {"ce": ce.detach(), "refine": ref.detach()}, output
 
-    def contrastive_group(self, components: dict[str, Components], batch: Batch) -> tuple[ViewGroup, Tensor | None]:
-        """The contrastive views over all dialogues, or over a random ``view_fraction`` of them.
-
-        Returns the view group and the ``[N]`` bool selection of the utterances it covers
-        (``None`` when it covers the whole batch).
-        """
-        B = batch.mask.shape[0]
-        k = min(B, max(2, math.ceil(self.config.view_fraction * B)))
-        if k >= B:
-            return (components, self.views, batch.mask, batch.speakers), None
-        keep = torch.randperm(B, device=batch.mask.device)[:k].sort().values
-        parts, mask, speakers = select_dialogues(components, batch.mask, batch.speakers, keep)
-        rows = torch.isin(dialogue_index(batch.mask), keep)
-        return (parts, self.views, mask, speakers), rows
-
-    def refine_loss(self, original: Tensor, views: dict[str, Tensor]) -> Tensor:
-        """L_ref = ½ Σ_m Σ_σ InfoNCE(z_mask_m, z_aug_σ) + Σ InfoNCE(z_aug_σi, z_aug_σi+1).
-
-        Without augmentation the masked views are contrasted with the original view instead.
+    def refine_loss(self, reps: dict[str, Tensor], terms: list[RefineTerm] | None = None) -> Tensor:
+        """``Σ_terms weight · InfoNCE(z_first, z_second)``; all terms of L_ref by default (:func:`refine_terms`).
 
         Shapes:
-            - original: ``[N, d]``; views: name → ``[N, d]``; output: scalar
+            - reps: view name (with ``original``) → ``[N, d]``; output: scalar
         """
-        tau = self.config.tau
-        masked = [z for name, z in views.items() if name.startswith("mask:")]
-        augmented = [z for name, z in views.items() if name.startswith("aug:")]
-        anchors = augmented if augmented else [original]
-        total = original.new_zeros(())
-        if masked:
-            total = total + 0.5 * sum(info_nce(zm, za, tau) for zm in masked for za in anchors)
-        for z1, z2 in zip(augmented, augmented[1:]):
-            total = total + info_nce(z1, z2, tau)
+        terms = self.terms if terms is None else terms
+        total = reps[ORIGINAL.name].new_zeros(())
+        for term in terms:
+            total = total + term.weight * info_nce(reps[term.first], reps[term.second], self.config.tau)
         return total
 
     def param_groups(self, lr: float, weight_decay: float) -> list[dict[str, Any]]:

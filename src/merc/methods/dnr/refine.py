@@ -6,17 +6,21 @@ ever use modalities that are present (the reference leaks excluded ones; we do n
 
 Views are stacked along the batch dimension so the backbone runs **once** per step: with ``V``
 views, the backbone sees ``V·B`` dialogues and returns ``V·N`` rows, view ``v`` at rows
-``v·N … (v+1)·N − 1`` (batch-major inside each view).
+``v·N … (v+1)·N − 1`` (batch-major inside each view). When the backbone's first op is a
+per-modality ``Linear`` (:meth:`~merc.backbones.base.Backbone.input_projections`), the views
+are built after that layer (:func:`project_views`) and x̃ is never materialised per view.
+Training steps use an unbiased random share of the Refine terms (:func:`sample_terms`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from merc.backbones.base import dialogue_index
+from merc.backbones.base import valid_index
 from merc.methods.dnr.decomposer import Components
 
 
@@ -110,22 +114,60 @@ def kind_drop_views(modalities: list[str]) -> list[ViewSpec]:
 
 
 def stack_views(components: dict[str, Components], views: list[ViewSpec], cross_features: bool,
-                mask: Tensor, speakers: Tensor) -> tuple[dict[str, Tensor], Tensor, Tensor]:
-    """Padded backbone inputs of all ``views`` stacked along the batch dimension.
+                mask: Tensor) -> dict[str, Tensor]:
+    """Padded backbone inputs x̃ of all ``views`` stacked along the batch dimension.
 
     Shapes:
-        - components: modality → ``[N, D]`` parts; mask, speakers: ``[B, L]``
-        - output: features modality → ``[V·B, L, D']``, mask ``[V·B, L]``, speakers ``[V·B, L]``
+        - components: modality → ``[N, D]`` parts; mask: ``[B, L]``
+        - output: modality → ``[V·B, L, D']``
     """
     per_view = [refined_inputs(components, cross_features, v) for v in views]
-    V, (B, L) = len(views), mask.shape
-    features = {}
-    for m in components:
-        flat = torch.stack([x[m] for x in per_view])  # (V, N, D')
-        padded = flat.new_zeros(V, B, L, flat.shape[-1])
-        padded[:, mask] = flat  # (V, B, L, D'), batch-major inside each view
-        features[m] = padded.reshape(V * B, L, -1)
-    return features, mask.repeat(V, 1), speakers.repeat(V, 1)
+    return {m: pad_views(torch.stack([x[m] for x in per_view]), mask) for m in components}
+
+
+def project_views(components: dict[str, Components], views: list[ViewSpec], cross_features: bool,
+                  layers: dict[str, nn.Linear]) -> dict[str, Tensor]:
+    """The backbone's first-layer outputs ``layers[m](x̃_m)`` of every view, from one projection
+    of the original x̃ (the layer is linear, so views combine its blocks).
+
+    - original: ``P_m = W_m x̃_m + b_m``, computed once (its gradient is shared by all views);
+    - masked view keeping ``K``: ``P_m`` for ``m ∈ K``, ``b_m`` for the others (x̃ zeroed);
+    - augmented view σ: ``P_m + σ·ε_m W_{m,r}ᵀ`` with ``W_{m,r}`` the columns of the r block —
+      the noise is drawn in the same order as :func:`refined_inputs` draws it, so both paths
+      give the same numbers under the same seed;
+    - any other view (component drops): its x̃ projected row by row (never padded).
+
+    Shapes:
+        - components: modality → ``[N, D]`` parts; layers: modality → ``Linear(D', H_m)``
+        - output: modality → ``[V, N, H_m]``
+    """
+    mods = list(components)
+    base = {m: layers[m](x) for m, x in refined_inputs(components, cross_features).items()}  # m → (N, H)
+    out: dict[str, list[Tensor]] = {m: [] for m in mods}
+    for view in views:
+        if view.drop or (view.keep is not None and view.sigma > 0):
+            x = refined_inputs(components, cross_features, view)
+            for m in mods:
+                out[m].append(layers[m](x[m]))
+            continue
+        for m in mods:
+            layer, D = layers[m], components[m].r.shape[-1]
+            if view.keep is not None and m not in view.keep:
+                bias = layer.bias if layer.bias is not None else base[m].new_zeros(base[m].shape[-1])
+                out[m].append(bias.expand_as(base[m]))
+            elif view.sigma > 0:
+                noise = torch.randn_like(components[m].r)  # (N, D)
+                out[m].append(base[m] + view.sigma * noise @ layer.weight[:, D:2 * D].T)
+            else:
+                out[m].append(base[m])
+    return {m: torch.stack(x) for m, x in out.items()}
+
+
+def pad_views(flat: Tensor, mask: Tensor) -> Tensor:
+    """``[V, N, H]`` rows of ``V`` views → padded ``[V·B, L, H]`` (batch-major inside each view, zeros at padding)."""
+    V, (B, L) = flat.shape[0], mask.shape
+    padded = flat.new_zeros(V, B * L, flat.shape[-1]).index_copy(1, valid_index(mask), flat)
+    return padded.reshape(V * B, L, -1)
 
 
 def split_views(x: Tensor, num_views: int) -> list[Tensor]:
@@ -133,25 +175,51 @@ def split_views(x: Tensor, num_views: int) -> list[Tensor]:
     return list(x.reshape(num_views, x.shape[0] // num_views, *x.shape[1:]).unbind(0))
 
 
-def select_dialogues(components: dict[str, Components], mask: Tensor, speakers: Tensor,
-                     keep: Tensor) -> tuple[dict[str, Components], Tensor, Tensor]:
-    """The components, mask and speakers of the dialogues ``keep`` (sorted indices), batch-major.
+@dataclass(frozen=True)
+class RefineTerm:
+    """``weight · InfoNCE(z_first, z_second)``; a view name or ``original``."""
 
-    Shapes:
-        - components: modality → ``[N, D]`` parts; mask, speakers: ``[B, L]``; keep: ``[k]``
-        - output: modality → ``[N_k, D]`` parts, mask ``[k, L_k]``, speakers ``[k, L_k]`` with
-          ``L_k`` the longest kept dialogue
+    first: str
+    second: str
+    weight: float
+
+
+def refine_terms(views: list[ViewSpec]) -> list[RefineTerm]:
+    """The terms of L_ref = ½ Σ_m Σ_σ InfoNCE(z_mask_m, z_aug_σ) + Σ InfoNCE(z_aug_σi, z_aug_σi+1).
+
+    Without augmented views the masked views are contrasted with the original view instead."""
+    masked = [v.name for v in views if v.name.startswith("mask:")]
+    augmented = [v.name for v in views if v.name.startswith("aug:")]
+    anchors = augmented or [ORIGINAL.name]
+    return ([RefineTerm(zm, za, 0.5) for zm in masked for za in anchors]
+            + [RefineTerm(a, b, 1.0) for a, b in zip(augmented, augmented[1:])])
+
+
+def sample_terms(views: list[ViewSpec], terms: list[RefineTerm], fraction: float,
+                 generator: torch.Generator | None = None) -> tuple[list[ViewSpec], list[RefineTerm]]:
+    """An unbiased random share of the Refine terms and the views they need (Horvitz–Thompson).
+
+    With ``V`` contrastive views and ``fraction < 1``, a step draws views with probability
+    ``g = min(1, fraction·V / n)`` and then a uniform ``n``-subset of them,
+    ``n = min(V, max(2, ⌈fraction·V⌉))``, so on average ``fraction·V`` views per step. A term
+    whose ``k`` non-original views are all drawn is kept with weight ``w / π_k`` where
+    ``π_k = g·C(V−k, n−k) / C(V, n)`` is its inclusion probability; the sampled loss is then
+    an unbiased estimate of the full L_ref. Drawn views no kept term uses are not returned
+    (not computed). ``fraction = 1`` returns everything unweighted.
     """
-    rows = torch.isin(dialogue_index(mask), keep)  # (N,)
-    sub_mask = mask[keep]
-    length = int(sub_mask.sum(1).max()) if len(keep) else 0
-    parts = {m: Components(c.u[rows], c.r[rows], c.s[rows]) for m, c in components.items()}
-    return parts, sub_mask[:, :length], speakers[keep][:, :length]
-
-
-def pad_length(x: Tensor, length: int) -> Tensor:
-    """Right-pad dimension 1 of ``x`` (``[B, L, ...]``) with zeros/False to ``length``."""
-    if x.shape[1] == length:
-        return x
-    pad = x.new_zeros((x.shape[0], length - x.shape[1], *x.shape[2:]))
-    return torch.cat([x, pad], dim=1)
+    V = len(views)
+    if fraction >= 1.0 or V == 0:
+        return list(views), list(terms)
+    n = min(V, max(2, math.ceil(fraction * V - 1e-9)))
+    gate = min(1.0, fraction * V / n)
+    if gate < 1.0 and float(torch.rand((), generator=generator)) >= gate:
+        return [], []
+    drawn = {views[i].name for i in torch.randperm(V, generator=generator)[:n].tolist()}
+    kept = []
+    for term in terms:
+        needed = {term.first, term.second} - {ORIGINAL.name}
+        if needed <= drawn:
+            inclusion = gate * math.comb(V - len(needed), n - len(needed)) / math.comb(V, n)
+            kept.append(RefineTerm(term.first, term.second, term.weight / inclusion))
+    used = {name for t in kept for name in (t.first, t.second)}
+    return [v for v in views if v.name in used], kept
