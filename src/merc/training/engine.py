@@ -37,7 +37,7 @@ from merc.evaluation.metrics import compute_metrics
 from merc.evaluation.predict import predict_dialogues
 from merc.io_utils import load_json_file
 from merc.methods.base import FitContext, Method
-from merc.progress import progress_callbacks
+from merc.training.progress import progress_callbacks
 from merc.training.callbacks import BestStateTracker, RunIdentityCheck, StopOnSignal
 from merc.training.checkpoints import (AtomicCheckpointIO, RNGStateCallback, checkpoint_callback, remove_checkpoints,
                                        resume_checkpoint)
