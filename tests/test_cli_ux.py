@@ -127,7 +127,7 @@ def test_plain_epoch_lines_when_not_a_terminal(tmp_path, capsys):
 
 
 def test_the_terminal_bar_counts_epochs_from_one():
-    from merc.progress import StageRichBar
+    from merc.training.progress import StageRichBar
 
     bar = StageRichBar()
     bar.stage = "refine"

@@ -292,3 +292,31 @@ def test_nesting_at_any_depth_loads_or_is_one_line(tmp_path_factory, depth, open
             read_dataset(root / "x.csv")
     except MercError as exc:
         assert "\n" not in str(exc)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), how=st.sampled_from(["nan", "inf", "-inf", "grow", "shrink", "flatten", "drop", "extra"]))
+def test_any_forged_weight_is_refused(model_dir, tmp_path_factory, capsys, data, how):
+    copy = _copy(model_dir, tmp_path_factory.mktemp("w"))
+    state = load_file(str(copy / "model.safetensors"))
+    floats = sorted(k for k, v in state.items() if v.is_floating_point() and v.numel() > 1)
+    key = data.draw(st.sampled_from(floats))
+    tensor = state[key]
+    if how in ("nan", "inf", "-inf"):
+        flat = tensor.clone().reshape(-1)
+        flat[data.draw(st.integers(0, flat.numel() - 1))] = float(how)
+        state[key] = flat.reshape(tensor.shape)
+    elif how == "grow":
+        state[key] = torch.zeros(tensor.shape[0] + 1, *tensor.shape[1:])
+    elif how == "shrink":
+        state[key] = tensor[:-1].clone()
+    elif how == "flatten":
+        state[key] = tensor.reshape(-1).clone() if tensor.ndim > 1 else tensor.reshape(1, -1).clone()
+    elif how == "drop":
+        del state[key]
+    else:
+        state["unexpected.weight"] = torch.zeros(2)
+    save_file(state, str(copy / "model.safetensors"))
+    out = copy.parent / "eval"
+    one_line_exit_2(["evaluate", str(copy), "--out", str(out)], capsys, out)

@@ -20,6 +20,8 @@ import signal
 import sys
 from typing import Callable, Sequence
 
+from merc.interrupt import Interrupted
+
 # Order shown in ``merc --help``.
 COMMANDS: tuple[str, ...] = ("train", "evaluate", "explain", "predict", "datasets", "data", "features",
                              "finetune", "backbones", "methods", "sweep", "serve")
@@ -108,8 +110,7 @@ def innermost(parser: argparse.ArgumentParser, args: argparse.Namespace) -> "_Pa
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``merc`` console script; returns the exit code."""
     from merc.errors import MercError
-
-    from merc.interrupt import Interrupted, install_handlers
+    from merc.interrupt import install_handlers
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -148,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(code or 0)
 
 
-def interrupted_line(exc: "Interrupted", argv: Sequence[str]) -> str:  # type: ignore[name-defined]  # noqa: F821
+def interrupted_line(exc: Interrupted, argv: Sequence[str]) -> str:
     """The one line printed when a signal stopped a command: where to resume from, and how."""
     command = shlex.join(["merc", *argv])
     if argv and argv[0] == "train":

@@ -3,11 +3,11 @@
 The CLI installs :func:`install_handlers`. Outside training a signal raises
 :class:`Interrupted` at once (every output is written atomically, so nothing half-written is
 left). Inside ``Trainer.fit`` the handler only records the signal and
-:class:`StopOnSignal` raises at the next batch boundary, so a checkpoint being written is
-never cut short; the last complete ``last.ckpt`` stays for ``--resume``. A second signal stops
-at once. The CLI prints one
-line (where the checkpoint is, the exact command to resume) and exits 130 (SIGINT) or 143
-(SIGTERM), so ``merc train ... && next-step`` does not go on.
+:class:`~merc.training.callbacks.StopOnSignal` raises at the next batch boundary, so a
+checkpoint being written is never cut short; the last complete ``last.ckpt`` stays for
+``--resume``. A second signal stops at once. The CLI prints one line (where the checkpoint is,
+the exact command to resume) and exits 130 (SIGINT) or 143 (SIGTERM), so
+``merc train ... && next-step`` does not go on.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import signal
 from pathlib import Path
 from types import FrameType
 from typing import Any
-
-import lightning as L
 
 _state: dict[str, Any] = {"deferred": 0, "received": None}
 
@@ -63,30 +61,19 @@ def pending() -> int | None:
     return _state["received"]
 
 
-class StopOnSignal(L.Callback):
-    """Defers signals during ``fit`` and raises :class:`Interrupted` at the next batch boundary."""
+def enter_safe_section() -> None:
+    """From now on, signals wait for :func:`raise_if_signalled` (``Trainer.fit`` starts)."""
+    _state["deferred"] += 1
 
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        _state["deferred"] += 1
 
-    def _leave(self) -> None:
-        _state["deferred"] = max(0, _state["deferred"] - 1)
+def leave_safe_section() -> None:
+    """End of a section opened by :func:`enter_safe_section`."""
+    _state["deferred"] = max(0, _state["deferred"] - 1)
 
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._leave()
-        self._check()
 
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        self._leave()
-
-    def _check(self) -> None:
-        signum = _state["received"]
-        if signum is not None:
-            _state["received"] = None  # acted on: a later run in this process starts clean
-            raise Interrupted(signum)
-
-    def on_train_batch_end(self, *args: Any) -> None:
-        self._check()
-
-    def on_validation_batch_end(self, *args: Any) -> None:
-        self._check()
+def raise_if_signalled() -> None:
+    """Raise :class:`Interrupted` for a pending signal (and clear it: a later run starts clean)."""
+    signum = _state["received"]
+    if signum is not None:
+        _state["received"] = None
+        raise Interrupted(signum)

@@ -6,7 +6,9 @@ CI, ``nohup``) the bars are replaced by one flushed line per epoch::
 
     [merc] refine epoch 3/40: loss 1.2043, ce 1.1020, dev weighted F1 55.12 (elapsed 12.3 s)
 
-and long loops such as ``merc explain`` print one line per chunk (:func:`chunk_lines`).
+and long loops such as ``merc explain`` and feature extraction print one line per chunk
+(:func:`chunk_lines`). The Lightning pieces (bars, per-epoch lines) are in
+:mod:`merc.training.progress`; this module imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -15,11 +17,7 @@ import math
 import os
 import sys
 import time
-from typing import Any, Iterable, Iterator, TypeVar
-
-import lightning as L
-from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
-from lightning.pytorch.utilities.imports import _RICH_AVAILABLE
+from typing import Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -32,76 +30,10 @@ def interactive() -> bool:
         return False
 
 
-def _emit(line: str) -> None:
+def emit(line: str) -> None:
+    """Print a progress line (global-zero process only), flushed."""
     if int(os.environ.get("LOCAL_RANK", "0")) == 0:
         print(line, flush=True)
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-class _StageLabel:
-    """Mixin: the train bar reads ``<stage> epoch k/N`` with 1-based k."""
-
-    stage = "train"
-
-    def _get_train_description(self, current_epoch: int) -> str:  # rich
-        return f"{self.stage} epoch {current_epoch + 1}/{self.trainer.max_epochs}"  # type: ignore[attr-defined]
-
-    def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:  # tqdm
-        super().on_train_epoch_start(trainer, *args)  # type: ignore[misc]
-        if isinstance(self, TQDMProgressBar):
-            self.train_progress_bar.set_description(f"{self.stage} epoch {trainer.current_epoch + 1}/"
-                                                    f"{trainer.max_epochs}")
-
-
-class StageRichBar(_StageLabel, RichProgressBar):
-    """Lightning's rich bar with the stage name and a 1-based epoch count."""
-
-
-class StageTQDMBar(_StageLabel, TQDMProgressBar):
-    """Lightning's tqdm bar with the stage name and a 1-based epoch count."""
-
-
-class EpochLines(L.Callback):
-    """One plain line per training epoch: stage, epoch k/N, losses, dev weighted F1, elapsed time."""
-
-    def __init__(self, stage: str) -> None:
-        self.stage = stage
-        self._start = time.perf_counter()
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._start = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero:
-            return
-        metrics = {k: _number(v) for k, v in trainer.callback_metrics.items()}
-        parts = []
-        for key, value in metrics.items():
-            if value is None or "loss" not in key and not key.startswith("train_"):
-                continue
-            parts.append(f"{key.removeprefix('train_')} {value:.4f}")
-        if metrics.get("dev_wf1") is not None:
-            parts.append(f"dev weighted F1 {metrics['dev_wf1']:.2f}")
-        detail = ", ".join(parts) or "done"
-        _emit(f"[merc] {self.stage} epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {detail} "
-              f"(elapsed {time.perf_counter() - self._start:.1f} s)")
-
-
-def progress_callbacks(stage: str, enabled: bool) -> tuple[list[L.Callback], bool]:
-    """Callbacks for a Trainer of ``stage`` and whether to enable Lightning's bar."""
-    if not enabled:
-        return [], False
-    if not interactive():
-        return [EpochLines(stage)], False
-    bar = StageRichBar() if _RICH_AVAILABLE else StageTQDMBar()
-    bar.stage = stage
-    return [bar], True
 
 
 def chunk_lines(items: Iterable[T], label: str, total: int, lines: int = 20) -> Iterator[T]:
@@ -114,4 +46,4 @@ def chunk_lines(items: Iterable[T], label: str, total: int, lines: int = 20) -> 
     for index, item in enumerate(items, start=1):
         yield item
         if index % every == 0 or index == total:
-            _emit(f"[merc] {label}: chunk {index}/{total} (elapsed {time.perf_counter() - start:.1f} s)")
+            emit(f"[merc] {label}: chunk {index}/{total} (elapsed {time.perf_counter() - start:.1f} s)")

@@ -133,14 +133,20 @@ class FeatureCache:
 
 def run_chunks(items: Sequence[Any], chunk_size: int, fn: Callable[[int, Sequence[Any]], list[np.ndarray]],
                description: str, progress: bool) -> list[np.ndarray]:
-    """Apply ``fn(chunk_index, chunk)`` to consecutive chunks with a progress bar; concatenated results."""
+    """Apply ``fn(chunk_index, chunk)`` to consecutive chunks with a progress bar (plain lines when the
+    output is not a terminal); concatenated results."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from merc.progress import chunk_lines
 
     out: list[np.ndarray] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    starts = range(0, len(items), chunk_size)
+    if progress:
+        starts = chunk_lines(starts, description, len(starts))  # type: ignore[assignment]
     with Progress(*columns, disable=not progress, transient=True) as bar:
         task = bar.add_task(description, total=len(items))
-        for index, start in enumerate(range(0, len(items), chunk_size)):
+        for index, start in enumerate(starts):
             chunk = items[start:start + chunk_size]
             out.extend(fn(index, chunk))
             bar.advance(task, len(chunk))

@@ -1,5 +1,6 @@
-"""Callbacks of the training engine: keep the best epoch's weights (dev-set selection) and
-check that a resumed checkpoint belongs to the run being resumed."""
+"""Callbacks of the training engine: keep the best epoch's weights (dev-set selection), check
+that a resumed checkpoint belongs to the run being resumed, and stop at a batch boundary on
+SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from merc import interrupt
 from merc.errors import ConfigError
 
 
@@ -72,3 +74,24 @@ class RunIdentityCheck(L.Callback):
         if stored != self.identity:
             raise ConfigError("the checkpoint to resume belongs to a different config, seed or dataset; "
                               "use another --out or drop --resume to start afresh")
+
+
+class StopOnSignal(L.Callback):
+    """Defers SIGINT/SIGTERM during ``fit`` and raises :class:`merc.interrupt.Interrupted` at the next
+    batch boundary, so a checkpoint being written is never cut short (see :mod:`merc.interrupt`)."""
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        interrupt.enter_safe_section()
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        interrupt.leave_safe_section()
+        interrupt.raise_if_signalled()
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        interrupt.leave_safe_section()
+
+    def on_train_batch_end(self, *args: Any) -> None:
+        interrupt.raise_if_signalled()
+
+    def on_validation_batch_end(self, *args: Any) -> None:
+        interrupt.raise_if_signalled()

@@ -36,11 +36,10 @@ from merc.data.schema import DialogueDataset
 from merc.errors import ConfigError, MercError
 from merc.evaluation.metrics import compute_metrics
 from merc.evaluation.predict import predict_dialogues
-from merc.interrupt import StopOnSignal
 from merc.io_utils import load_json_file
-from merc.progress import progress_callbacks
 from merc.methods.base import FitContext, Method
-from merc.training.callbacks import BestStateTracker, RunIdentityCheck
+from merc.training.progress import progress_callbacks
+from merc.training.callbacks import BestStateTracker, RunIdentityCheck, StopOnSignal
 from merc.training.checkpoints import (AtomicCheckpointIO, RNGStateCallback, checkpoint_callback, remove_checkpoints,
                                        resume_checkpoint)
 from merc.training.distributed import is_global_zero, planned_world_size, resolve_strategy
