@@ -106,12 +106,14 @@ def test_pipeline_returns_every_class_score_per_utterance() -> None:
         merc.pipeline("sentiment")
 
 
-def test_merc_predict_with_the_ready_model(tmp_path: Path, capsys) -> None:
+def test_merc_predict_with_the_ready_model(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # without --out the predictions are also written to the current directory
     conv = tmp_path / "conv.csv"
     conv.write_text("dialogue_id,speaker,text\nc1,Ann,I passed the exam!\nc1,Bob,Congratulations!\n", encoding="utf-8")
     assert main(["predict", "--model", "meld-text", str(conv), "--no-progress"]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert len([line for line in printed if line.startswith("c1\t")]) == 2
+    assert (tmp_path / "conv.predictions.csv").is_file()
     out = tmp_path / "pred.json"
     assert main(["predict", "--model", "meld-text", str(conv), "--out", str(out), "--no-progress"]) == 0
     rows = json.loads(out.read_text())

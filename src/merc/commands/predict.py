@@ -18,6 +18,9 @@ def _run(args: argparse.Namespace) -> int:
     out = args.out or default_out(conversations, args.format)
     rows = predictor.predict(conversations)
     path = write_predictions(rows, out, args.format)
+    if not args.out:  # a quick look without opening the file
+        for r in rows:
+            print(f"{r['dialogue_id']}\t{r['speaker']}\t{r['label']}\t{r['confidence']:.3f}\t{r['text']}")
     counts = Counter(r["label"] for r in rows)
     dialogues = len({r["dialogue_id"] for r in rows})
     summary = ", ".join(f"{label} {n}" for label, n in counts.most_common())
