@@ -146,7 +146,7 @@ class DialogueGCN(Backbone):
         num_bases: RGCN basis matrices (30).
         rnn_layers: GRU layers (2 in the authors' code).
         dropout: dropout (0.5).
-        nodal_attention: use the nodal attention in the classifier (True).
+        nodal_attention: use the nodal attention in the classifier (False, the default of the authors' train scripts; their README run turns it on).
         edge_attention_layer: ``"rgcn"`` (the edge attention weights the relational layer, as
             in the authors' code) or ``"graphconv"`` (it weights the GraphConv layer instead,
             with a ReLU after each graph layer: merc's earlier variant).
@@ -161,7 +161,7 @@ class DialogueGCN(Backbone):
     def __init__(self, input_dims: dict[str, int], num_classes: int, num_speakers: int = 2,
                  context_hidden: int = 100, graph_hidden: int = 100, classifier_hidden: int = 100,
                  window_past: int = 10, window_future: int = 10, num_bases: int = 30, rnn_layers: int = 2,
-                 dropout: float = 0.5, nodal_attention: bool = True, edge_attention_layer: str = "rgcn",
+                 dropout: float = 0.5, nodal_attention: bool = False, edge_attention_layer: str = "rgcn",
                  nodal_scores: str = "tanh") -> None:
         super().__init__(input_dims, num_classes, num_speakers)
         if edge_attention_layer not in EDGE_ATTENTION_LAYERS:
