@@ -66,3 +66,16 @@ def test_training_follows_the_schedule(tmp_path: Path, monkeypatch):
     assert seen.index(max(seen)) == pytest.approx(per_epoch - 1, abs=1)  # after one epoch
     assert seen[-1] < 0.2 * 1e-2  # decayed towards 0 by the end
     assert run.metrics["dev"]["weighted_f1"] > 0
+
+
+def test_bundled_real_data_recipe_matches_the_benchmark(monkeypatch):
+    from merc.config import load_experiment_yaml
+
+    raw, _ = load_experiment_yaml("real-data")
+    config = ExperimentConfig.from_dict(raw)
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_meld
+
+    for key, value in bench_meld.RECIPE.items():
+        assert getattr(config.trainer, key) == value, key
+    assert config.data.batch_size == 32 and config.model.backbone == "late_fusion"  # model comes from flags
