@@ -86,6 +86,11 @@ class DnRConfig:
     # ---- Explanations ------------------------------------------------------------------------
     explain_tau: float = 1.0
     """Temperature of softmax(c/τ) used for the pairwise symmetric KL between components."""
+    explain_draws: int = 3
+    """Donor utterances per coalition of the on-distribution Shapley attribution (0 disables it;
+    the zero-ablation ``kl``/``kind_kl`` measures are always computed)."""
+    explain_seed: int = 0
+    """Seed of the Shapley attribution's donor draws."""
 
     def __post_init__(self) -> None:
         positive = {"dim": self.dim, "tau": self.tau, "divide_lr": self.divide_lr,
@@ -103,6 +108,8 @@ class DnRConfig:
         for name, value in non_negative.items():
             if value < 0:
                 raise ConfigError(f"model.method_options.{name} must be ≥ 0, got {value}")
+        if isinstance(self.explain_draws, bool) or not isinstance(self.explain_draws, int) or self.explain_draws < 0:
+            raise ConfigError(f"model.method_options.explain_draws must be an integer ≥ 0, got {self.explain_draws!r}")
         if not 0.0 < self.view_fraction <= 1.0:
             raise ConfigError(f"model.method_options.view_fraction must be in (0, 1], got {self.view_fraction}")
         if self.synergy_mode not in SYNERGY_MODES:
