@@ -102,3 +102,17 @@ def test_kind_agreement_ignores_cross_column():
     out = stats.kind_agreement(scores, ["U", "R", "S", "X"], np.array([0, 1, 0, 3]))
     assert out["n"] == 3 and out["top_kind"] == pytest.approx(2 / 3)
     assert out["other_share"]["X"] == pytest.approx((0.9 + 0 + 0.25) / 3)
+
+
+def test_shapley_runs_in_chunked_backbone_calls(method):
+    from merc.methods.dnr.attribution import CHUNK
+
+    calls = [0]
+    handle = method.backbone.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    batch = make_batch([3, 6, 2])
+    comps = method.components(batch)
+    with torch.no_grad():
+        shapley_attributions(method, comps, batch, torch.zeros(11, dtype=torch.long), draws=2, seed=0)
+    handle.remove()
+    # kind game: 15 partial coalitions × 2 donors + the full one; modality game: 7 × 2 + 1
+    assert calls[0] == -(-31 // CHUNK) + -(-15 // CHUNK)
