@@ -122,13 +122,13 @@ def shapley_attributions(method: "DnRMethod", components: dict[str, Components],
 
     Returns:
         ``{"shapley_kind": [N, P_k], "shapley_modality": [N, M]}`` with kinds ``U, R, S`` (and
-        ``X``, the cross terms, when ``cross_features`` is on).
+        ``X``, the cross terms, when they exist).
     """
     mods = list(method.modalities)
     n = int(target.shape[0])
     generator = torch.Generator().manual_seed(seed)
     donors = [_donor(components, derangement(n, generator)) for _ in range(max(1, draws))]
-    kinds = kind_players(method.config.cross_features)
+    kinds = kind_players(method.config.cross_features, len(mods))
 
     def kind_input(present: Tensor, donor: dict[str, Components]) -> tuple:
         absent = [k for k, keep in zip(kinds, present.tolist()) if not keep]
@@ -144,6 +144,7 @@ def shapley_attributions(method: "DnRMethod", components: dict[str, Components],
             "shapley_modality": exact_shapley(modality_values).float()}
 
 
-def kind_players(cross_features: bool) -> list[str]:
-    """Players of the kind game: ``U, R, S`` plus ``X`` (the cross terms) when they exist."""
-    return ["U", "R", "S", "X"] if cross_features else ["U", "R", "S"]
+def kind_players(cross_features: bool, num_modalities: int) -> list[str]:
+    """Players of the kind game: ``U, R, S`` plus ``X`` (the cross terms) when they exist
+    (``cross_features`` on and at least two modalities)."""
+    return ["U", "R", "S", "X"] if cross_features and num_modalities > 1 else ["U", "R", "S"]

@@ -283,7 +283,7 @@ class DnRMethod(Method):
         unlabelled), ``components`` ``[N, K, D]`` and ``meta:<key>`` for the batch's meta; ``K = 3M``.
         With ``explain_draws > 0`` also the on-distribution Shapley values of log p(predicted
         class) (:mod:`merc.methods.dnr.attribution`): ``shapley_kind`` ``[N, 4]`` (U, R, S, X =
-        cross terms; 3 columns without cross terms) and ``shapley_modality`` ``[N, M]``.
+        cross terms; 3 columns when there are none) and ``shapley_modality`` ``[N, M]``.
         """
         was_training = self.training
         self.eval()
@@ -319,5 +319,6 @@ class DnRMethod(Method):
             if isinstance(value, Tensor) and value.shape[:1] == labels.shape:
                 per_utt[f"meta:{key}"] = value.cpu().numpy()
         info = {"component_names": self.component_names(), "modalities": list(self.modalities),
-                "explain_tau": self.config.explain_tau, "shapley_kind_names": kind_players(c.cross_features)}
+                "explain_tau": self.config.explain_tau,
+                "shapley_kind_names": kind_players(c.cross_features, len(self.modalities))}
         return {"per_utterance": per_utt, "info": info}
