@@ -79,6 +79,8 @@ def test_merc_predict_csv_rows_probabilities_explanations(meld_model: Path, tmp_
         assert explanation["kind"] == "components"
         assert set(explanation["kl"]) == {"t:U", "t:R", "t:S"} and explanation["top_component"] in explanation["kl"]
         assert set(explanation["kind_kl"]) == {"U", "R", "S"}
+        assert set(explanation["shapley_kind"]) == {"U", "R", "S"}  # one modality: no cross terms
+        assert set(explanation["shapley_modality"]) == {"t"}
 
 
 def test_merc_predict_json_and_python_api_agree(meld_model: Path, tmp_path: Path) -> None:

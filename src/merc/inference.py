@@ -237,20 +237,23 @@ def explanation_rows(kind: str | None, result: Mapping[str, Any], n: int) -> lis
 
     DnR (``components``): ``kl`` per component name (how much the prediction changes without
     it), the ``top_component`` and ``kind_kl`` per kind U/R/S (each removed from every
-    modality at once). DRKF (``modality_attention``): ``attention`` per part and
+    modality at once), and the on-distribution Shapley values ``shapley_kind`` (U, R, S, X) and
+    ``shapley_modality`` per modality. DRKF (``modality_attention``): ``attention`` per part and
     the ``dominant`` modality. Other methods: their per-utterance arrays, as lists.
     """
     per = dict(result.get("per_utterance", {}))
     info = dict(result.get("info", {}))
     names: list[str] | None = info.get("component_names") or info.get("parts")
     arrays = {k: np.asarray(v) for k, v in per.items() if k not in _SKIP_KEYS and not k.startswith("meta:")}
+    columns = {"kind_kl": list("URS"), "shapley_kind": info.get("shapley_kind_names"),
+               "shapley_modality": info.get("modalities")}
     out = []
     for i in range(n):
         row: dict[str, Any] = {"kind": kind}
         for key, value in arrays.items():
             item = value[i]
-            if key == "kind_kl" and item.shape == (3,):
-                row[key] = {k: round(float(x), 6) for k, x in zip("URS", item)}
+            if columns.get(key) and item.shape == (len(columns[key]),):
+                row[key] = {k: round(float(x), 6) for k, x in zip(columns[key], item)}
             elif names is not None and item.ndim == 1 and item.shape[0] == len(names):
                 row[key] = {name: round(float(x), 6) for name, x in zip(names, item)}
                 if key == "kl":
