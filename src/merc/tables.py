@@ -1,0 +1,75 @@
+"""CSV tables a person can read: atomic CSV writing plus a data dictionary next to the tables.
+
+Every directory the library writes tables into gets ``data_dictionary.md`` (for people) and
+``data_dictionary.json`` (for programs): for each table, what one row is and what every column
+means (families of columns such as ``prob_<class>`` are described once). Writers that share a
+directory merge their entries, so the dictionary always covers every table in it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from merc.io_utils import atomic_write_json, atomic_write_text
+
+DICTIONARY_MD = "data_dictionary.md"
+DICTIONARY_JSON = "data_dictionary.json"
+
+
+@dataclass
+class TableDoc:
+    """What a table holds.
+
+    Attributes:
+        file: file name inside its directory (e.g. ``per_utterance.csv``).
+        row: what one row is.
+        columns: column name (or family, e.g. ``prob_<class>``) → meaning, in column order.
+    """
+
+    file: str
+    row: str
+    columns: dict[str, str] = field(default_factory=dict)
+
+
+def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    """Write ``header`` and ``rows`` as CSV (``\\n`` line ends) atomically."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(list(header))
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+    return Path(path)
+
+
+def write_data_dictionary(out_dir: str | Path, tables: Sequence[TableDoc], title: str | None = None) -> Path:
+    """Add ``tables`` to the data dictionary of ``out_dir`` (merging with entries already there)."""
+    out = Path(out_dir)
+    state: dict[str, Any] = {"title": title or "Data dictionary", "tables": {}}
+    existing = out / DICTIONARY_JSON
+    if existing.is_file():
+        try:
+            old = json.loads(existing.read_text(encoding="utf-8"))
+            state["tables"].update(old.get("tables", {}))
+            state["title"] = title or old.get("title", state["title"])
+        except (OSError, json.JSONDecodeError):
+            pass  # a damaged dictionary is rewritten from what is known now
+    for t in tables:
+        state["tables"][t.file] = {"row": t.row, "columns": dict(t.columns)}
+    atomic_write_json(existing, state)
+    lines = [f"# {state['title']}", "", "What every table in this directory holds, column by column.", ""]
+    for name in sorted(state["tables"]):
+        entry = state["tables"][name]
+        lines += [f"## `{name}`", "", f"One row = {entry['row']}.", "", "| column | meaning |", "|---|---|"]
+        lines += [f"| `{c}` | {d} |" for c, d in entry["columns"].items()]
+        lines.append("")
+    path = out / DICTIONARY_MD
+    atomic_write_text(path, "\n".join(lines))
+    return path
+
+
+__all__ = ["DICTIONARY_JSON", "DICTIONARY_MD", "TableDoc", "write_csv", "write_data_dictionary"]
