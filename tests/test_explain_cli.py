@@ -55,14 +55,23 @@ def test_explain_writes_tables_and_figures(dnr_run, tmp_path, capsys) -> None:  
     assert (out / "per_utterance.csv").read_text().count("\n") == n + 1
 
 
-def test_explain_refuses_methods_without_explanations(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_explain_plain_backbone_gets_the_interaction_explanation(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     run = tmp_path / "plain"
     assert main(["train", "--dataset", "synthetic-small", "--method", "none", "--out", str(run), *TINY]) == 0
     capsys.readouterr()
-    assert main(["explain", str(run / "seed_0"), "--out", str(tmp_path / "ex")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error:") and "offers no explanation" in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "ex").exists()
+    out = tmp_path / "ex"
+    assert main(["explain", str(run / "seed_0"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "modality-interaction explanation" in printed and "matches the planted kind" in printed
+    assert "weighted F1 by available modalities: tav" in printed
+    assert not (out / "summary.json").exists()  # no method explanation for a plain backbone
+    header = (out / "interactions" / "per_utterance.csv").read_text().splitlines()[0].split(",")
+    assert {"pattern", "planted_kind", "v[none]", "dividend[tav]", "shapley[t]"} <= set(header)
+    assert "`per_utterance.csv`" in (out / "interactions" / "data_dictionary.md").read_text()
+    assert "`missing_modality.csv`" in (out / "data_dictionary.md").read_text()
+    for name in ("pattern_confusion.png", "pattern_by_class.png", "mean_dividends.png"):
+        assert (out / "interactions" / name).is_file()
+    assert len((out / "missing_modality.csv").read_text().splitlines()) == 1 + 8
 
 
 def test_explain_bad_model_dir(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -145,7 +145,10 @@ def test_audio_speech_goes_through_extraction_and_prediction(speech_dir: Path, t
     rows = Predictor.from_dir(tmp_path / "model").predict(conv)
     assert len(rows) == 2 and all(r["label"] in ("calm", "excited") for r in rows)
     assert all(sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-5) for r in rows)
-    assert rows[0]["explanation"] == {"kind": None}  # a plain backbone offers no explanation
+    assert rows[0]["explanation"]["kind"] is None  # a plain backbone offers no method explanation ...
+    inter = rows[0]["explanation"]["interaction"]  # ... but every model gets the modality-interaction one
+    assert inter["pattern"] in ("unique", "redundant", "synergy", "none") and set(inter["alone"]) == {"t", "a"}
+    assert sum(inter["dividends"].values()) == pytest.approx(inter["gain_nats"], abs=1e-4)
 
     missing = write_conversation(tmp_path / "text_only.csv", [("n1", "A", "hello there")])
     with pytest.raises(DataError, match="no 'audio' column"):

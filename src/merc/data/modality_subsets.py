@@ -98,86 +98,147 @@ def replace_absent(batch: Batch, present: Tensor, stand_in: Mapping[str, Tensor]
     """``batch`` with each absent modality replaced by its stand-in at the real utterances.
 
     Args:
-        batch: a padded batch of ``B`` dialogues.
-        present: ``[B, M]`` bool, modality ``j`` of ``modalities`` is present in dialogue ``b``.
+        batch: a padded batch of ``B`` dialogues of length ``L``.
+        present: ``[B, M]`` (per dialogue) or ``[B, L, M]`` (per utterance) bool: modality ``j``
+            of ``modalities`` is present.
         stand_in: modality → ``[d_m]`` stand-in vector.
-        modalities: the order of ``present``'s columns.
+        modalities: the order of ``present``'s last axis.
 
     Frame/token-level inputs (``Batch.sequences``) cannot be replaced: a modality that a model
     reads from them is refused with :class:`~merc.errors.ConfigError`.
     """
     features = dict(batch.features)
-    real = batch.mask[:, :, None]  # (B, L, 1)
+    if present.dim() == 2:
+        present = present[:, None, :].expand(-1, batch.mask.shape[1], -1)  # (B, L, M)
+    present = present.to(batch.mask.device)
     for j, m in enumerate(modalities):
-        if m in batch.sequences and not bool(present[:, j].all()):
+        absent = ~present[..., j] & batch.mask  # (B, L)
+        if m in batch.sequences and bool(absent.any()):
             raise ConfigError(f"modality '{m}' is read from frame-level sequences, which have no stand-in; "
                               "subset evaluation and modality dropout need utterance-level features "
                               "(e.g. DRKF with method_options.input_mode=lite)")
         x = features[m]  # (B, L, d_m)
-        absent = (~present[:, j].to(x.device))[:, None, None] & real  # (B, L, 1)
-        features[m] = torch.where(absent, stand_in[m].to(x.device, x.dtype), x)
+        features[m] = torch.where(absent[..., None], stand_in[m].to(x.device, x.dtype), x)
     return batch.with_features(features)
 
 
+def select_dialogues(batch: Batch, index: Tensor) -> Batch:
+    """A batch of the dialogues ``index`` (``[B']`` long, repeats allowed) of ``batch``, with their
+    per-utterance extras (meta, sequences, texts, media) gathered to match (batch-major)."""
+    flat = torch.full(batch.mask.shape, -1, dtype=torch.long, device=batch.mask.device)
+    flat[batch.mask] = torch.arange(batch.num_utterances, device=batch.mask.device)
+    mask = batch.mask[index]
+    utt = flat[index][mask]  # (N',) original flat index of every real utterance of the selection
+    utt_list = utt.tolist()
+    meta = {k: v[utt.to(v.device)] if isinstance(v, Tensor) and v.shape[:1] == (batch.num_utterances,) else v
+            for k, v in batch.meta.items()}
+    return Batch({m: x[index] for m, x in batch.features.items()}, mask, batch.speakers[index], batch.labels[index],
+                 [batch.dialogue_ids[i] for i in index.tolist()], meta,
+                 {m: (x[utt.to(x.device)], k[utt.to(k.device)]) for m, (x, k) in batch.sequences.items()},
+                 None if batch.texts is None else [batch.texts[i] for i in utt_list],
+                 {m: [p[i] for i in utt_list] for m, p in batch.media.items()})
+
+
 def stack_subsets(batch: Batch, stand_in: Mapping[str, Tensor], modalities: Sequence[str]) -> Batch:
-    """One batch of ``2^M · B`` dialogues: copy ``k`` of ``batch`` has subset ``k``'s modalities present.
+    """One batch of ``2^M · B`` dialogues: copy ``k`` of ``batch`` has subset ``k``'s modalities present
+    in every utterance (a modality absent from the whole dialogue).
 
     Copies are stacked along the dialogue axis, so the real utterances of the result flatten
     (batch-major) as ``2^M`` blocks of the original ``N`` utterances, subset 0 first.
     """
     S, B = 2 ** len(modalities), len(batch.dialogue_ids)
     present = subset_masks(len(modalities)).repeat_interleave(B, dim=0)  # (S·B, M)
-
-    def tile(x: Tensor) -> Tensor:
-        return x.repeat(S, *([1] * (x.dim() - 1)))
-
-    meta = {k: tile(v) if isinstance(v, Tensor) else v for k, v in batch.meta.items()}
-    sequences = {m: (tile(x), tile(k)) for m, (x, k) in batch.sequences.items()}
-    stacked = Batch({m: tile(x) for m, x in batch.features.items()}, tile(batch.mask), tile(batch.speakers),
-                    tile(batch.labels), list(batch.dialogue_ids) * S, meta, sequences,
-                    None if batch.texts is None else list(batch.texts) * S,
-                    {m: list(p) * S for m, p in batch.media.items()})
+    stacked = select_dialogues(batch, torch.arange(B).repeat(S))
     return replace_absent(stacked, present, stand_in, modalities)
 
 
 @torch.no_grad()
 def subset_log_probs(method: torch.nn.Module, batch: Batch, stand_in: Mapping[str, Tensor],
-                     modalities: Sequence[str]) -> Tensor:
-    """Log-probabilities of every utterance under every modality subset, in ONE forward call.
+                     modalities: Sequence[str], scope: str = "dialogue", max_utterances: int = 8192) -> Tensor:
+    """Log-probabilities of every utterance under every modality subset.
+
+    ``scope="dialogue"``: a modality is absent from the whole dialogue (what a recording without
+    it gives; the missing-modality report) — ONE forward call over ``2^M · B`` dialogue copies.
+    ``scope="utterance"``: only the explained utterance loses it, its context keeps every
+    modality (the utterance's own evidence; the interaction explanation). Every (utterance,
+    subset) pair is then one copy of its dialogue; copies are batched into forward calls of at
+    most ``max_utterances`` real utterances (one call when they fit).
 
     Shapes:
         - output: ``[2^M, N, C]`` (subset ``k`` as in :func:`subset_masks`; ``N`` batch-major)
     """
+    if scope not in ("dialogue", "utterance"):
+        raise ConfigError(f"subset scope must be 'dialogue' or 'utterance', got '{scope}'")
     was_training = method.training
     method.eval()
+    S, N = 2 ** len(modalities), batch.num_utterances
     try:
-        logits = method(stack_subsets(batch, stand_in, modalities)).logits  # (2^M · N, C)
+        if scope == "dialogue":
+            logits = method(stack_subsets(batch, stand_in, modalities)).logits  # (S · N, C)
+            return torch.log_softmax(logits, dim=-1).reshape(S, N, -1)
+        b_idx, l_idx = batch.mask.nonzero(as_tuple=True)  # (N,), batch-major
+        masks = subset_masks(len(modalities))
+        pair_i, pair_k = torch.arange(N).repeat_interleave(S), torch.arange(S).repeat(N)  # (N·S,)
+        lengths = batch.lengths.cpu()
+        per_copy = lengths[b_idx.cpu()][pair_i]  # real utterances in each copy
+        out: Tensor | None = None
+        start = 0
+        while start < len(pair_i):
+            stop = start + max(1, int((torch.cumsum(per_copy[start:], 0) <= max_utterances).sum()))
+            i, k = pair_i[start:stop], pair_k[start:stop]
+            sub = select_dialogues(batch, b_idx[i])
+            present = torch.ones(len(i), batch.mask.shape[1], len(modalities), dtype=torch.bool)
+            present[torch.arange(len(i)), l_idx[i].cpu()] = masks[k]
+            logits = method(replace_absent(sub, present, stand_in, modalities)).logits  # (Σ lengths, C)
+            first = torch.cumsum(sub.lengths, 0) - sub.lengths  # each copy's first utterance
+            lp = torch.log_softmax(logits[first + l_idx[i].to(first.device)], dim=-1)  # (copies, C)
+            if out is None:
+                out = lp.new_empty(S, N, lp.shape[-1])
+            out[k, i] = lp
+            start = stop
+        assert out is not None
+        return out
     finally:
         method.train(was_training)
-    return torch.log_softmax(logits, dim=-1).reshape(2 ** len(modalities), batch.num_utterances, -1)
 
 
-def dropout_present(dialogue_ids: Sequence[str], num_modalities: int, p: float, seed: int, epoch: int) -> Tensor:
-    """``[B, M]`` bool: which modalities each dialogue keeps under modality dropout with rate ``p``.
+DROPOUT_UNITS = ("dialogue", "utterance", "both")
 
-    Every modality of every dialogue is dropped independently with probability ``p`` (all of
-    them at once with ``p^M``: the "no modality" input is trained too). The draw depends only on
+
+def dropout_present(dialogue_ids: Sequence[str], lengths: Sequence[int], num_modalities: int, p: float, seed: int,
+                    epoch: int, unit: str = "both") -> Tensor:
+    """``[B, L, M]`` bool: which modalities each utterance keeps under modality dropout with rate ``p``.
+
+    ``unit="dialogue"``: each modality of a dialogue is dropped for the whole dialogue with
+    probability ``p`` (a recording without video); ``"utterance"``: for each utterance
+    separately (its context keeps it: the inputs of the per-utterance interaction explanation);
+    ``"both"``: each dialogue is dropped one way or the other with equal odds. All modalities go
+    at once with probability ``p^M``, so "no modality" is trained too. The draws depend only on
     ``(seed, epoch, dialogue id)`` — not on the batch a dialogue lands in, its position or its
-    padding — so it is batch-order invariant and a resumed run replays it.
+    padding — so they are batch-order invariant and a resumed run replays them. Padding
+    positions are ``True``.
     """
-    draws = [np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch), zlib.crc32(str(d).encode())]).random(num_modalities)
-             for d in dialogue_ids]  # one small draw per dialogue, not per utterance
-    return torch.from_numpy(np.asarray(draws).reshape(len(dialogue_ids), num_modalities) >= p)
+    if unit not in DROPOUT_UNITS:
+        raise ConfigError(f"modality dropout unit must be one of {', '.join(DROPOUT_UNITS)}, got '{unit}'")
+    L = max(lengths) if len(lengths) else 0
+    present = np.ones((len(dialogue_ids), L, num_modalities), dtype=bool)
+    for b, (d, n) in enumerate(zip(dialogue_ids, lengths)):  # one small draw per dialogue, not per utterance
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch), zlib.crc32(str(d).encode())])
+        per_utterance = rng.random() < 0.5 if unit == "both" else unit == "utterance"
+        whole, each = rng.random(num_modalities), rng.random((int(n), num_modalities))
+        present[b, :n] = (each if per_utterance else whole[None, :]) >= p
+    return torch.from_numpy(present)
 
 
-def apply_modality_dropout(batch: Batch, p: float, stand_in: Mapping[str, Tensor], seed: int, epoch: int) -> Batch:
-    """``batch`` with modalities dropped per dialogue (see :func:`dropout_present`); identity for ``p = 0``."""
+def apply_modality_dropout(batch: Batch, p: float, stand_in: Mapping[str, Tensor], seed: int, epoch: int,
+                           unit: str = "both") -> Batch:
+    """``batch`` with modalities dropped (see :func:`dropout_present`); identity for ``p = 0``."""
     if p <= 0:
         return batch
     modalities = list(batch.features)
-    present = dropout_present(batch.dialogue_ids, len(modalities), p, seed, epoch)
+    present = dropout_present(batch.dialogue_ids, batch.lengths.tolist(), len(modalities), p, seed, epoch, unit)
     return replace_absent(batch, present, stand_in, modalities)
 
 
-__all__ = ["STAND_IN_FILE", "apply_modality_dropout", "dropout_present", "load_stand_in", "replace_absent", "resolve_stand_in",
-           "save_stand_in", "stack_subsets", "subset_log_probs", "subset_masks", "subset_name", "training_means"]
+__all__ = ["DROPOUT_UNITS", "STAND_IN_FILE", "apply_modality_dropout", "dropout_present", "load_stand_in", "replace_absent", "resolve_stand_in",
+           "save_stand_in", "select_dialogues", "stack_subsets", "subset_log_probs", "subset_masks", "subset_name", "training_means"]

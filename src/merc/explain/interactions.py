@@ -1,11 +1,13 @@
 """Model-agnostic modality-interaction explanation: Harsanyi dividends over modality subsets.
 
 For every utterance, the *value* of a subset ``S`` of the model's ``M`` modalities is the
-log-probability of the class predicted with all modalities, when only ``S`` is present (the
-others replaced by their training-mean stand-in for the whole dialogue, see
-:mod:`merc.data.modality_subsets`): ``v(S) = log P_S(ŷ)``. All ``2^M`` values of a batch come
-from ONE forward call. They are decomposed exactly by the Möbius transform (Harsanyi
-dividends)::
+log-probability of the class predicted with all modalities, when only ``S`` is present in that
+utterance (the others replaced by their training-mean stand-in, see
+:mod:`merc.data.modality_subsets`; the context keeps every modality, so the value measures the
+utterance's own evidence, not what context models read from its neighbours):
+``v(S) = log P_S(ŷ)``. The ``2^M`` values of a batch's utterances come from batched forward
+calls over dialogue copies (one call when they fit). They are decomposed exactly by the Möbius
+transform (Harsanyi dividends)::
 
     d(S) = Σ_{T ⊆ S} (−1)^{|S|−|T|} v(T),      v(S) = Σ_{T ⊆ S} d(T)
 
@@ -141,21 +143,27 @@ def explain_sentence(pattern: str, modalities: str, gain: float, alone: Sequence
 
 @torch.no_grad()
 def collect_interactions(method: torch.nn.Module, loader: Iterable[Any], stand_in: Mapping[str, torch.Tensor],
-                         modalities: Sequence[str]) -> dict[str, Any]:
-    """Subset values of every utterance of ``loader`` (one batched forward call per batch).
+                         modalities: Sequence[str], scope: str = "utterance",
+                         dialogue_scope_too: bool = False) -> dict[str, Any]:
+    """Subset values of every utterance of ``loader`` (batched forward calls, see
+    :func:`~merc.data.modality_subsets.subset_log_probs` for ``scope``).
 
     Returns ``{"log_probs": [N, 2^M, C], "values": [N, 2^M], "predicted": [N], "label": [N],
-    "dialogue_id": [N], "position": [N], "meta:<key>": [N] ...}`` in batch-major order.
+    "dialogue_id": [N], "position": [N], "meta:<key>": [N] ...}`` in batch-major order; with
+    ``dialogue_scope_too`` also ``"dialogue_log_probs"`` (modalities absent from whole dialogues).
     """
     parts: dict[str, list[np.ndarray]] = {}
     for batch in loader:
-        lp = subset_log_probs(method, batch, stand_in, modalities).permute(1, 0, 2).cpu().numpy()  # (N, 2^M, C)
+        lp = subset_log_probs(method, batch, stand_in, modalities, scope).permute(1, 0, 2).cpu().numpy()  # (N, 2^M, C)
         pred = lp[:, -1].argmax(1)
         lengths = batch.lengths.tolist()
         row = {"log_probs": lp, "values": np.take_along_axis(lp, pred[:, None, None], 2)[..., 0], "predicted": pred,
                "label": batch.labels_flat.cpu().numpy(),
                "dialogue_id": np.repeat(np.asarray(batch.dialogue_ids, dtype=object), lengths),
                "position": np.concatenate([np.arange(n) for n in lengths])}
+        if dialogue_scope_too:
+            row["dialogue_log_probs"] = lp if scope == "dialogue" else (
+                subset_log_probs(method, batch, stand_in, modalities, "dialogue").permute(1, 0, 2).cpu().numpy())
         for key, value in batch.meta.items():
             if isinstance(value, torch.Tensor) and value.shape[:1] == batch.labels_flat.shape:
                 row[f"meta:{key}"] = value.cpu().numpy()

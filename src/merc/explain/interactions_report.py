@@ -214,11 +214,40 @@ def explain_interactions(method: Any, dialogues: Sequence[Any], modalities: Sequ
     mods = list(modalities)
     stand, source = resolve_stand_in(stand_in, dialogues, mods)
     loader = make_loader(list(dialogues), mods, batch_size, shuffle=False)
-    collected = collect_interactions(method, loader, stand, mods)
+    collected = collect_interactions(method, loader, stand, mods, "utterance", dialogue_scope_too=True)
     collected["stand_in"] = source
     summary = write_interaction_report(collected, mods, label_names, Path(out_dir) / "interactions", plots)
     if (np.asarray(collected["label"]) >= 0).any():
-        rows = missing_modality_rows(collected["log_probs"], np.asarray(collected["label"]), mods, label_names)
+        rows = missing_modality_rows(collected["dialogue_log_probs"], np.asarray(collected["label"]), mods,
+                                     label_names)
         write_missing_modality_report(rows, out_dir, "Weighted F1 by available modalities", plots)
         summary["missing_modality"] = rows
     return summary
+
+
+def interaction_rows(method: Any, batch: Any, stand_in: Mapping[str, Any], modalities: Sequence[str]) -> list[dict[str, Any]]:
+    """Per-utterance interaction explanations of one batch as JSON-ready dicts (``merc predict``, Predictor).
+
+    Each dict: ``pattern``, ``modalities``, ``gain_nats``, ``interaction_nats``, ``alone`` {m: share},
+    ``shapley`` {m: nats}, ``dividends`` {subset: nats}, ``log_prob`` {subset: v(S)} and ``explanation``
+    (the numbers in words).
+    """
+    from merc.data.modality_subsets import subset_log_probs
+
+    mods = list(modalities)
+    lp = subset_log_probs(method, batch, stand_in, mods, "utterance").permute(1, 0, 2)  # (N, 2^M, C)
+    values = lp.gather(2, lp[:, -1].argmax(-1)[:, None, None].expand(-1, lp.shape[1], 1))[..., 0].cpu().numpy()
+    named = name_patterns(values, mods)
+    names = subset_names(mods)
+    out = []
+    for i in range(values.shape[0]):  # JSON rows, not a hot path
+        out.append({"pattern": named["pattern"][i], "modalities": named["modalities"][i],
+                    "gain_nats": round(float(named["gain"][i]), 6),
+                    "interaction_nats": round(float(named["interaction"][i]), 6),
+                    "alone": {m: round(float(a), 6) for m, a in zip(mods, named["alone"][i])},
+                    "shapley": {m: round(float(a), 6) for m, a in zip(mods, named["shapley"][i])},
+                    "dividends": {n: round(float(d), 6) for n, d in zip(names[1:], named["dividends"][i, 1:])},
+                    "log_prob": {n: round(float(v), 6) for n, v in zip(names, values[i])},
+                    "explanation": explain_sentence(named["pattern"][i], named["modalities"][i], named["gain"][i],
+                                                    named["alone"][i], named["interaction"][i], mods)})
+    return out

@@ -201,7 +201,7 @@ def train_run(config: ExperimentConfig, seed: int, dataset: DialogueDataset, out
     stand_in = training_means(train, modalities)  # absent-modality stand-ins (dropout, subset explanations)
     module = LitMethod(method, t.lr, t.weight_decay, dataset.label_names, weights, eval_splits,
                        "test" if legacy else "dev", t.modality_dropout,
-                       {m: torch.from_numpy(v) for m, v in stand_in.items()}, seed)
+                       {m: torch.from_numpy(v) for m, v in stand_in.items()}, seed, t.modality_dropout_unit)
     tracker, timer = BestStateTracker("select_wf1"), EpochTimer()
     callbacks: list[L.Callback] = [tracker, timer, RNGStateCallback(), RunIdentityCheck(identity)]
     if t.patience > 0:
