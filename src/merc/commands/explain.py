@@ -100,9 +100,19 @@ def truth_lines(summary: dict[str, Any]) -> list[str]:
         if "top_kind_ablation" in agreement:
             lines.append("removing each kind from every modality: the most harmful kind matches for "
                          f"{100 * agreement['top_kind_ablation']:.1f}%")
+    shapley = summary.get("interaction_agreement_shapley") or {}
+    if shapley.get("n"):
+        cross = shapley.get("other_share", {}).get("X")
+        lines.append(f"on-distribution Shapley over kinds (attribution 'shapley'): the top kind matches for "
+                     f"{100 * shapley['top_kind']:.1f}% (zero-ablation measure above: attribution 'zero')"
+                     + (f"; cross terms hold {100 * cross:.1f}% of |attribution|" if cross is not None else ""))
     carrier = summary.get("carrier_agreement") or {}
     if carrier.get("n"):
         lines.append(f"unique evidence: the most influential modality is the planted one for "
                      f"{100 * carrier['top_modality']:.1f}% of {carrier['n']} utterances "
                      f"(always naming the most common: {100 * carrier['chance']:.1f}%)")
+    carrier = summary.get("carrier_agreement_shapley") or {}
+    if carrier.get("n"):
+        lines.append(f"unique evidence, Shapley over modalities: the planted carrier is named for "
+                     f"{100 * carrier['top_modality']:.1f}%")
     return lines

@@ -184,6 +184,36 @@ def interaction_agreement(kl: np.ndarray, component_names: list[str], interactio
     return out
 
 
+def kind_agreement(scores: np.ndarray, kind_names: list[str], interaction: np.ndarray) -> dict[str, Any]:
+    """How often the kind with the largest attribution among ``U, R, S`` is the planted one.
+
+    Columns of ``scores`` other than ``U``/``R``/``S`` (e.g. ``X``, DnR's cross terms) are left
+    out of the choice; their mean share of the absolute attribution is reported instead.
+
+    Returns ``{"top_kind": share, "n": count, "majority_baseline": share, "planted_shares",
+    "top_shares", "confusion", "other_share": {name: mean |φ| share}}``.
+
+    Shapes:
+        - scores: ``[N, P]``; interaction: ``[N]``
+    """
+    planted = np.asarray([INTERACTION_KIND.get(int(i), "") for i in interaction])
+    keep = planted != ""
+    cols = [kind_names.index(k) for k in "URS"]
+    magnitude = np.abs(scores).sum(1, keepdims=True)
+    share = np.abs(scores) / np.where(magnitude > 0, magnitude, 1.0)
+    other = {k: float(share[keep, i].mean()) if keep.any() else float("nan")
+             for i, k in enumerate(kind_names) if k not in "URS"}
+    if not keep.any():
+        return {"top_kind": float("nan"), "n": 0, "majority_baseline": float("nan"), "planted_shares": {},
+                "top_shares": {}, "confusion": {}, "other_share": other}
+    top = np.asarray(list("URS"))[np.argmax(scores[:, cols], axis=1)][keep]
+    p = planted[keep]
+    planted_shares = {k: float((p == k).mean()) for k in "URS"}
+    return {"top_kind": float((top == p).mean()), "n": int(keep.sum()),
+            "majority_baseline": max(planted_shares.values()), "planted_shares": planted_shares,
+            "top_shares": _shares(top), "confusion": _confusion(p, top), "other_share": other}
+
+
 def _shares(top: np.ndarray) -> dict[str, float]:
     return {k: float((top == k).mean()) for k in "URS"}
 
@@ -208,13 +238,24 @@ def carrier_agreement(kl: np.ndarray, component_names: list[str], modalities: li
     Shapes:
         - kl: ``[N, K]``; interaction, evidence_mask: ``[N]``
     """
+    return carrier_agreement_of(modality_shares(kl, component_names, modalities), modalities, interaction,
+                                evidence_mask)
+
+
+def carrier_agreement_of(scores: np.ndarray, modalities: list[str], interaction: np.ndarray,
+                         evidence_mask: np.ndarray) -> dict[str, Any]:
+    """:func:`carrier_agreement` from any per-modality attribution (largest score = named modality).
+
+    Shapes:
+        - scores: ``[N, M]``; interaction, evidence_mask: ``[N]``
+    """
     bits = np.asarray([MODALITY_BITS.get(m, 0) for m in modalities])
     mask = np.asarray(evidence_mask).astype(np.int64)
     carrier = (mask[:, None] & bits[None, :]) > 0  # (N, M)
     keep = (np.asarray(interaction) == 0) & (carrier.sum(1) == 1)
     if not keep.any():
         return {"top_modality": float("nan"), "n": 0, "chance": float("nan")}
-    top = np.argmax(modality_shares(kl, component_names, modalities), axis=1)[keep]
+    top = np.argmax(scores, axis=1)[keep]
     truth = np.argmax(carrier[keep], axis=1)
     return {"top_modality": float((top == truth).mean()), "n": int(keep.sum()),
             "chance": float(np.bincount(truth, minlength=len(modalities)).max() / keep.sum())}

@@ -62,6 +62,17 @@ def summarize_components(explanation: dict[str, Any], label_names: Sequence[str]
         if "meta:evidence_mask" in per_utt:
             summary["carrier_agreement"] = stats.carrier_agreement(kl, names, mods, per_utt["meta:interaction"],
                                                                    per_utt["meta:evidence_mask"])
+    if "shapley_kind" in per_utt:
+        kinds = list(info["shapley_kind_names"])
+        summary["shapley_kind_names"] = kinds
+        summary["mean_shapley_kind"] = per_utt["shapley_kind"].mean(0)
+        summary["mean_shapley_modality"] = per_utt["shapley_modality"].mean(0)
+        if "meta:interaction" in per_utt:
+            summary["interaction_agreement_shapley"] = stats.kind_agreement(per_utt["shapley_kind"], kinds,
+                                                                            per_utt["meta:interaction"])
+            if "meta:evidence_mask" in per_utt:
+                summary["carrier_agreement_shapley"] = stats.carrier_agreement_of(
+                    per_utt["shapley_modality"], mods, per_utt["meta:interaction"], per_utt["meta:evidence_mask"])
     return summary
 
 
@@ -110,7 +121,10 @@ def _per_utterance_rows(per_utt: dict[str, Any], names: list[str], classes: list
     kind_kl = per_utt.get("kind_kl")
     header = ["dialogue_id", "position", "label", "predicted", "p_predicted",
               *[f"kl[{n}]" for n in names], *[f"gold_drop[{n}]" for n in names],
-              *([f"kind_kl[{k}]" for k in "URS"] if kind_kl is not None else []), *[k[5:] for k in meta_keys]]
+              *([f"kind_kl[{k}]" for k in "URS"] if kind_kl is not None else []), *_shapley_header(per_utt, names),
+              *[k[5:] for k in meta_keys]]
+    shapley = np.concatenate([per_utt["shapley_kind"], per_utt["shapley_modality"]], axis=1) \
+        if "shapley_kind" in per_utt else None
     dialogue = per_utt.get("dialogue_id", np.full(len(labels), ""))
     position = per_utt.get("position", np.arange(len(labels)))
     rows = []
@@ -118,8 +132,17 @@ def _per_utterance_rows(per_utt: dict[str, Any], names: list[str], classes: list
         rows.append([dialogue[i], int(position[i]), classes[labels[i]] if labels[i] >= 0 else "",
                      classes[pred[i]], f"{probs[i, pred[i]]:.6g}", *_fmt(per_utt["kl"][i]),
                      *_fmt(per_utt["gold_drop"][i]), *(_fmt(kind_kl[i]) if kind_kl is not None else []),
-                     *[_scalar(per_utt[k][i]) for k in meta_keys]])
+                     *(_fmt(shapley[i]) if shapley is not None else []), *[_scalar(per_utt[k][i]) for k in meta_keys]])
     return header, rows
+
+
+def _shapley_header(per_utt: dict[str, Any], names: list[str]) -> list[str]:
+    """Per-utterance CSV columns of the Shapley attribution: ``shapley[U]`` … then ``shapley[t]`` …"""
+    if "shapley_kind" not in per_utt:
+        return []
+    kinds = ["U", "R", "S", "X"][:per_utt["shapley_kind"].shape[1]]  # merc.methods.dnr.attribution.kind_players
+    mods = list(dict.fromkeys(n.split(":")[0] for n in names))
+    return [f"shapley[{k}]" for k in kinds] + [f"shapley[{m}]" for m in mods]
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:

@@ -1,7 +1,8 @@
 """Synthetic conversations with planted multimodal evidence — the embedded default dataset.
 
-Importing this package registers the presets ``synthetic-iemocap``, ``synthetic-small`` and
-``synthetic-context`` in :data:`merc.registry.DATASETS`. Documentation: ``docs/synthetic.md``.
+Importing this package registers the presets ``synthetic-iemocap``, ``synthetic-small``,
+``synthetic-context``, ``synthetic-subspace`` and ``synthetic-subspace-small`` in
+:data:`merc.registry.DATASETS`. Documentation: ``docs/synthetic.md``.
 
 Example::
 
@@ -13,8 +14,8 @@ Example::
 
 from merc.data.synthetic.config import (CONTEXT_ONLY, INTERACTION_NAMES, MODALITY_BITS, REDUNDANT, SYNERGY, UNIQUE,
                                         SyntheticConfig)
-from merc.data.synthetic.generator import generate
+from merc.data.synthetic.generator import generate, generate_with_planting
 from merc.data.synthetic.presets import PRESETS, build_preset
 
-__all__ = ["SyntheticConfig", "generate", "PRESETS", "build_preset", "INTERACTION_NAMES", "MODALITY_BITS", "UNIQUE",
-           "REDUNDANT", "SYNERGY", "CONTEXT_ONLY"]
+__all__ = ["SyntheticConfig", "generate", "generate_with_planting", "PRESETS", "build_preset", "INTERACTION_NAMES",
+           "MODALITY_BITS", "UNIQUE", "REDUNDANT", "SYNERGY", "CONTEXT_ONLY"]

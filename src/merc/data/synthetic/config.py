@@ -18,6 +18,8 @@ UNIQUE, REDUNDANT, SYNERGY, CONTEXT_ONLY = 0, 1, 2, 3
 INTERACTION_NAMES: tuple[str, ...] = ("unique", "redundant", "synergy", "context_only")
 # Bits of ``Dialogue.meta["evidence_mask"]`` (modality order "tav").
 MODALITY_BITS: dict[str, int] = {"t": 1, "a": 2, "v": 4}
+#: values of ``SyntheticConfig.planting``
+PLANTINGS: tuple[str, ...] = ("shared", "subspace")
 
 
 @dataclass
@@ -95,6 +97,11 @@ class SyntheticConfig:
     """Relative odds that unique evidence is in ``t``, ``a``, ``v``."""
     synergy_triple: float = 0.25
     """Share of synergy utterances split over all three modalities (the rest: a random pair)."""
+    planting: str = "shared"
+    """Where the kinds live: ``shared`` (every kind writes the same class prototypes into each
+    modality's one class block) or ``subspace`` (unique, redundant and synergy evidence each in
+    their own block: modality-private prototypes for unique, one shared latent written into every
+    modality for redundant, separate key prototypes for synergy)."""
 
     evidence_scale: float = 3.0
     """Norm of a planted class prototype (the latent noise has std ``noise_scale`` per dimension)."""
@@ -179,7 +186,7 @@ class SyntheticConfig:
         for name, value in self.dims.items():
             _check(value >= self.latent_dim, f"{_DIM_FIELDS[name]}",
                    f"is {value} but the planted latent space needs {self.latent_dim} dimensions "
-                   f"(evidence_dim + nuisance_dim)", "raise the dimension or lower evidence_dim/nuisance_dim")
+                   f"(evidence_blocks·evidence_dim + nuisance_dim)", "raise the dimension or lower evidence_dim/nuisance_dim")
         _check(self.evidence_dim >= 1, "evidence_dim", f"must be ≥ 1, got {self.evidence_dim}", "use e.g. 8")
         _check(self.nuisance_dim >= 0, "nuisance_dim", f"must be ≥ 0, got {self.nuisance_dim}", "use e.g. 4")
         shares = self.interaction_shares
@@ -189,6 +196,8 @@ class SyntheticConfig:
         _check(len(self.unique_modality_weights) == 3 and all(w >= 0 for w in self.unique_modality_weights)
                and sum(self.unique_modality_weights) > 0, "unique_modality_weights",
                "needs three non-negative weights (t, a, v) with a positive sum", "e.g. [2, 1, 1]")
+        _check(self.planting in PLANTINGS, "planting", f"must be one of {', '.join(PLANTINGS)}, got {self.planting!r}",
+               "use 'shared' (the default) or 'subspace'")
         _check(self.noise_rank >= 0, "noise_rank", f"must be ≥ 0, got {self.noise_rank}", "use e.g. 32")
         for name in ("evidence_scale", "noise_scale", "nuisance_scale", "residual_noise"):
             value = getattr(self, name)
@@ -220,9 +229,14 @@ class SyntheticConfig:
         return {"t": self.text_dim, "a": self.audio_dim, "v": self.visual_dim}
 
     @property
+    def evidence_blocks(self) -> int:
+        """Class blocks per modality: 1 (``shared``) or 3 (``subspace``: unique, redundant, synergy)."""
+        return 3 if self.planting == "subspace" else 1
+
+    @property
     def latent_dim(self) -> int:
-        """Planted latent dimensions per modality: class block then nuisance block."""
-        return self.evidence_dim + self.nuisance_dim
+        """Planted latent dimensions per modality: class block(s) then nuisance block."""
+        return self.evidence_blocks * self.evidence_dim + self.nuisance_dim
 
     @property
     def interaction_shares(self) -> tuple[float, float, float, float]:

@@ -126,9 +126,48 @@ def embedding(rng: np.random.Generator, rows: int, dim: int) -> np.ndarray:
     return q.T.astype(np.float32)
 
 
+@dataclass
+class Planting:
+    """The generator's own view of where evidence is written (for oracles and tests).
+
+    Attributes:
+        bases: per modality ``[latent_dim + rank, d_m]`` orthonormal rows; the first
+            ``latent_dim`` rows embed the planted latent ``z_m``.
+        protos: per modality ``{"U"|"R"|"S": [C, evidence_dim]}`` scaled prototypes of each kind
+            (with ``shared`` planting all three are the one class-prototype array; with
+            ``subspace`` R is the same array in every modality, U and S are modality-private).
+        offsets: ``{"U"|"R"|"S": column}`` where each kind's block starts in ``z_m`` (all 0 for
+            ``shared``; 0, E, 2E for ``subspace``).
+        evidence_dim: ``E``, the width of a block.
+    """
+
+    bases: dict[str, np.ndarray]
+    protos: dict[str, dict[str, np.ndarray]]
+    offsets: dict[str, int]
+    evidence_dim: int
+
+    def block(self, m: str, x: np.ndarray, kind: str) -> np.ndarray:
+        """``[N, E]`` latent coordinates of ``x`` (``[N, d_m]``) in kind ``kind``'s block of modality ``m``."""
+        start = self.offsets[kind]
+        return x @ self.bases[m][start:start + self.evidence_dim].T
+
+
+def _draw_protos(config: SyntheticConfig, rng: np.random.Generator) -> np.ndarray:
+    return config.evidence_scale * prototypes(rng, config.num_classes, config.evidence_dim,
+                                              config.confusable_pairs, config.confusability)
+
+
 def plant_features(config: SyntheticConfig, conv: Conversations, evidence: Evidence,
-                   prototype_rng: np.random.Generator, noise_rngs: dict[str, np.random.Generator]) -> dict[str, np.ndarray]:
-    """Feature arrays ``{m: float32 [N, d_m]}`` carrying the planted evidence.
+                   prototype_rng: np.random.Generator, noise_rngs: dict[str, np.random.Generator],
+                   ) -> tuple[dict[str, np.ndarray], Planting]:
+    """Feature arrays ``{m: float32 [N, d_m]}`` carrying the planted evidence, and the planting.
+
+    With ``config.planting == "shared"`` every kind writes the class prototype of its key into
+    the one class block. With ``"subspace"`` the latent holds three class blocks: unique carriers
+    write a modality-private prototype of the label into the U block; redundant utterances write
+    one shared latent (the label's prototype plus one shared noise draw, identical in every
+    modality) into each modality's R block; synergy carriers write their key's prototype
+    (modality-private) into the S block. Non-carriers leave every block at zero (plus noise).
 
     Args:
         config: generator configuration (dims, scales, latent sizes).
@@ -139,25 +178,47 @@ def plant_features(config: SyntheticConfig, conv: Conversations, evidence: Evide
             dimension leaves the others' features unchanged).
     """
     D, S, N = conv.lengths.size, conv.num_speakers, conv.labels.size
-    latent = config.latent_dim
-    class_protos = config.evidence_scale * prototypes(prototype_rng, config.num_classes, config.evidence_dim,
-                                                      config.confusable_pairs, config.confusability)
-    padded = np.concatenate([class_protos, np.zeros((1, config.evidence_dim))])  # row -1 = no evidence
-    features: dict[str, np.ndarray] = {}
-    for mi, m in enumerate(MODALITIES):
-        d, rng = config.dims[m], noise_rngs[m]
+    E, latent = config.evidence_dim, config.latent_dim
+    subspace = config.planting == "subspace"
+    class_protos = _draw_protos(config, prototype_rng)
+    nuisance: dict[str, np.ndarray] = {}
+    bases: dict[str, np.ndarray] = {}
+    for m in MODALITIES:
+        d = config.dims[m]
         rank = min(config.noise_rank, d - latent)
         dialogue_offset = config.nuisance_scale * prototype_rng.standard_normal((D, config.nuisance_dim))
         speaker_offset = config.nuisance_scale * prototype_rng.standard_normal((S, config.nuisance_dim))
-        basis = embedding(prototype_rng, latent + rank, d)  # rows: latent space, then distractors
-        z = np.concatenate([
-            padded[evidence.keys[:, mi]],  # (N, evidence_dim), zero unless a carrier
-            dialogue_offset[conv.dlg] + speaker_offset[conv.speaker],  # (N, nuisance_dim)
-            np.zeros((N, rank)),  # (N, rank)
-        ], axis=1).astype(np.float32)
+        bases[m] = embedding(prototype_rng, latent + rank, d)  # rows: latent space, then distractors
+        nuisance[m] = dialogue_offset[conv.dlg] + speaker_offset[conv.speaker]  # (N, nuisance_dim)
+    if subspace:
+        protos = {m: {"U": _draw_protos(config, prototype_rng), "R": class_protos,
+                      "S": _draw_protos(config, prototype_rng)} for m in MODALITIES}
+        offsets = {"U": 0, "R": E, "S": 2 * E}
+        shared_noise = config.noise_scale * prototype_rng.standard_normal((N, E))  # one draw for all modalities
+    else:
+        protos = {m: {k: class_protos for k in "URS"} for m in MODALITIES}
+        offsets = {k: 0 for k in "URS"}
+    planting = Planting(bases, protos, offsets, E)
+
+    kind_of = np.full(N, "", dtype=object)
+    kind_of[evidence.interaction == UNIQUE], kind_of[evidence.interaction == REDUNDANT] = "U", "R"
+    kind_of[evidence.interaction == SYNERGY] = "S"
+    features: dict[str, np.ndarray] = {}
+    for mi, m in enumerate(MODALITIES):
+        rng, basis = noise_rngs[m], bases[m]
+        rank, d = basis.shape[0] - latent, basis.shape[1]
+        evidence_block = np.zeros((N, config.evidence_blocks * E))
+        keys = evidence.keys[:, mi]
+        for kind in "URS":
+            rows = np.flatnonzero((kind_of == kind) & (keys != NO_KEY))
+            start = offsets[kind]
+            evidence_block[rows, start:start + E] = protos[m][kind][keys[rows]]
+            if subspace and kind == "R":
+                evidence_block[rows, start:start + E] += shared_noise[rows]
+        z = np.concatenate([evidence_block, nuisance[m], np.zeros((N, rank))], axis=1).astype(np.float32)
         z += np.float32(config.noise_scale) * rng.standard_normal((N, latent + rank), dtype=np.float32)
         x = z @ basis  # (N, d)
         if config.residual_noise > 0:
             x += np.float32(config.residual_noise) * rng.standard_normal((N, d), dtype=np.float32)
         features[m] = x
-    return features
+    return features, planting

@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 from merc.data.schema import MODALITIES, Dialogue, DialogueDataset
 from merc.data.synthetic.config import INTERACTION_NAMES, MODALITY_BITS, SyntheticConfig
 from merc.data.synthetic.conversation import sample_conversations
-from merc.data.synthetic.evidence import assign_evidence, plant_features
+from merc.data.synthetic.evidence import Planting, assign_evidence, plant_features
 from merc.errors import ConfigError
 
 
@@ -32,6 +32,14 @@ def session_of_dialogues(split: np.ndarray, sessions: int) -> np.ndarray:
 def generate(config: SyntheticConfig, seed: int = 0) -> DialogueDataset:
     """Generate the dataset described by ``config``; the same ``seed`` gives identical arrays.
 
+    See :func:`generate_with_planting` for the per-utterance ``meta``.
+    """
+    return generate_with_planting(config, seed)[0]
+
+
+def generate_with_planting(config: SyntheticConfig, seed: int = 0) -> tuple[DialogueDataset, Planting]:
+    """The dataset described by ``config`` and the generator's :class:`Planting` (bases, prototypes).
+
     Every dialogue's ``meta`` holds per-utterance ``int64`` arrays ``[L]``:
 
     - ``interaction``: 0 unique, 1 redundant, 2 synergy, 3 context-only (no own evidence);
@@ -44,7 +52,7 @@ def generate(config: SyntheticConfig, seed: int = 0) -> DialogueDataset:
         seed: non-negative integer seed.
 
     Returns:
-        A dataset with ``train`` and ``test`` splits (and ``dev`` if ``config.dev_dialogues > 0``);
+        The planting (for oracles) and a dataset with ``train`` and ``test`` splits (and ``dev`` if ``config.dev_dialogues > 0``);
         ``texts`` are ``None``.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -57,7 +65,7 @@ def generate(config: SyntheticConfig, seed: int = 0) -> DialogueDataset:
     with threadpool_limits(limits=1, user_api="blas"):
         conv = sample_conversations(config, structure_rng, label_rng)
         evidence = assign_evidence(config, conv.labels, evidence_rng)
-        features = plant_features(config, conv, evidence, prototype_rng, noise_rngs)
+        features, planting = plant_features(config, conv, evidence, prototype_rng, noise_rngs)
 
     names = np.asarray(config.speaker_names or [f"S{i + 1}" for i in range(config.parties)], dtype=object)
     per_utterance = {
@@ -94,5 +102,6 @@ def generate(config: SyntheticConfig, seed: int = 0) -> DialogueDataset:
         "dev_split": "generated" if "dev" in splits else "absent (the loader carves a seeded share of train)",
         **config.extra,
     }
-    return DialogueDataset(config.name, dialogues, list(config.label_names), splits,
-                           source=f"synthetic:{config.name} (seed {int(seed)})", meta=meta)
+    dataset = DialogueDataset(config.name, dialogues, list(config.label_names), splits,
+                              source=f"synthetic:{config.name} (seed {int(seed)})", meta=meta)
+    return dataset, planting

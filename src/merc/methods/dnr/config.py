@@ -61,6 +61,22 @@ class DnRConfig:
     """Reuse the frozen decomposer of an existing DnR model directory instead of running Divide
     (``{seed}`` in the path is replaced by the run's seed). Input dims, ``dim`` and the number of
     classes must match. Divide does not depend on the backbone, so one Divide serves every backbone."""
+    # ---- Divide: opt-in separation losses (beyond the paper; separation_losses.py) ---------
+    separation_decorrelation: str = "none"
+    """``none`` (faithful), ``cross_covariance`` (every column against every column) or ``hsic``
+    (normalised HSIC, Gaussian kernels) between u, r, s within and across modalities; added to
+    the Divide loss with ``separation_decorrelation_weight``."""
+    separation_decorrelation_weight: float = 1.0
+    """Weight of the separation decorrelation term (when switched on)."""
+    separation_infonce_weight: float = 0.0
+    """Weight of an InfoNCE pulling r_m toward r_p of the same utterance (0: off)."""
+    separation_tau: float = 0.2
+    """Temperature of that InfoNCE."""
+    separation_adversary_weight: float = 0.0
+    """Weight of the adversary predicting u_m from the other modalities' features, with u_m behind a
+    gradient-reversal layer so u becomes unpredictable from them (0: off)."""
+    separation_grl: float = 1.0
+    """Gradient-reversal strength on u_m for that adversary."""
     # ---- Refine ----------------------------------------------------------------------------
     cross_features: bool = True
     """Append cross terms u_m − u_p and u_m ⊙ u_p for every other *present* modality p."""
@@ -86,6 +102,11 @@ class DnRConfig:
     # ---- Explanations ------------------------------------------------------------------------
     explain_tau: float = 1.0
     """Temperature of softmax(c/τ) used for the pairwise symmetric KL between components."""
+    explain_draws: int = 3
+    """Donor utterances per coalition of the on-distribution Shapley attribution (0 disables it;
+    the zero-ablation ``kl``/``kind_kl`` measures are always computed)."""
+    explain_seed: int = 0
+    """Seed of the Shapley attribution's donor draws."""
 
     def __post_init__(self) -> None:
         positive = {"dim": self.dim, "tau": self.tau, "divide_lr": self.divide_lr,
@@ -103,6 +124,17 @@ class DnRConfig:
         for name, value in non_negative.items():
             if value < 0:
                 raise ConfigError(f"model.method_options.{name} must be ≥ 0, got {value}")
+        if isinstance(self.explain_draws, bool) or not isinstance(self.explain_draws, int) or self.explain_draws < 0:
+            raise ConfigError(f"model.method_options.explain_draws must be an integer ≥ 0, got {self.explain_draws!r}")
+        if self.separation_decorrelation not in ("none", "cross_covariance", "hsic"):
+            raise ConfigError("model.method_options.separation_decorrelation must be one of none, cross_covariance, "
+                              f"hsic, got '{self.separation_decorrelation}'")
+        for name in ("separation_decorrelation_weight", "separation_infonce_weight", "separation_adversary_weight",
+                     "separation_grl"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"model.method_options.{name} must be ≥ 0, got {getattr(self, name)}")
+        if not self.separation_tau > 0:
+            raise ConfigError(f"model.method_options.separation_tau must be > 0, got {self.separation_tau}")
         if not 0.0 < self.view_fraction <= 1.0:
             raise ConfigError(f"model.method_options.view_fraction must be in (0, 1], got {self.view_fraction}")
         if self.synergy_mode not in SYNERGY_MODES:

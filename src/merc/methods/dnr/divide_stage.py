@@ -16,6 +16,7 @@ from merc.data.collate import Batch
 from merc.methods.dnr.config import DnRConfig
 from merc.methods.dnr.decomposer import Decomposer, DivideHeads
 from merc.methods.dnr.divide_losses import divide_loss
+from merc.methods.dnr.separation_losses import SeparationLosses
 
 MONITOR = "divide_loss"
 
@@ -43,10 +44,20 @@ class DivideModule(L.LightningModule):
         self.decomposer = decomposer
         self.heads = heads
         self.config = config
+        self.separation = None
+        if SeparationLosses.enabled(config):
+            dims = {m: b.unique.in_features for m, b in decomposer.branches.items()}
+            self.separation = SeparationLosses(dims, config)
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        components = self.decomposer(flat_features(batch, self.decomposer.modalities))
+        features = flat_features(batch, self.decomposer.modalities)
+        components = self.decomposer(features)
         loss, terms = divide_loss(components, self.heads, batch.labels_flat, self.config)
+        if self.separation is not None:  # opt-in terms (separation_losses.py)
+            extra, extra_terms = self.separation(components, features)
+            loss = loss + extra
+            terms[MONITOR] = loss.detach()
+            terms.update(extra_terms)
         n = batch.num_utterances
         self.log(MONITOR, terms.pop(MONITOR), on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
         self.log_dict({f"divide/{k}": v for k, v in terms.items()}, on_step=False, on_epoch=True, batch_size=n)
@@ -55,7 +66,8 @@ class DivideModule(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         c = self.config
         groups = [
-            {"params": [*self.decomposer.other_parameters(), *self.heads.classifier.parameters()],
+            {"params": [*self.decomposer.other_parameters(), *self.heads.classifier.parameters(),
+                        *(self.separation.parameters() if self.separation is not None else ())],
              "lr": c.divide_lr},
             {"params": [*self.decomposer.synergy_parameters(), *self.heads.synergy_parameters()],
              "lr": c.divide_lr * c.synergy_lr_mult},

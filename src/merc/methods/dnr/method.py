@@ -21,6 +21,7 @@ from merc.backbones.base import Backbone, BackboneOutput, dialogue_index
 from merc.data.collate import Batch
 from merc.errors import MercError
 from merc.methods.base import FitContext, Method, MethodOutput
+from merc.methods.dnr.attribution import kind_players, shapley_attributions
 from merc.methods.dnr.config import DnRConfig
 from merc.methods.dnr.decomposer import COMPONENT_KINDS, Components, Decomposer, DivideHeads
 from merc.methods.dnr.divide_losses import labelled_cross_entropy
@@ -280,14 +281,20 @@ class DnRMethod(Method):
         ``[N, C]``, ``kl`` ``[N, K]`` (KL(P_full ‖ P_without_c)), ``kind_kl`` ``[N, 3]`` (KL(P_full ‖
         P_without kind k in every modality), columns U, R, S), ``gold_drop`` ``[N, K]`` (NaN where
         unlabelled), ``components`` ``[N, K, D]`` and ``meta:<key>`` for the batch's meta; ``K = 3M``.
+        With ``explain_draws > 0`` also the on-distribution Shapley values of log p(predicted
+        class) (:mod:`merc.methods.dnr.attribution`): ``shapley_kind`` ``[N, 4]`` (U, R, S, X =
+        cross terms; 3 columns without cross terms) and ``shapley_modality`` ``[N, M]``.
         """
         was_training = self.training
         self.eval()
         comps = self.components(batch)
         drops = component_drop_views(self.modalities)
         outs = self.run_views(comps, [ORIGINAL, *drops, *kind_drop_views(self.modalities)], batch)
-        self.train(was_training)
         log_full = torch.log_softmax(outs[0].logits, dim=-1)  # (N, C)
+        c = self.config
+        shapley = shapley_attributions(self, comps, batch, log_full.argmax(-1), c.explain_draws, c.explain_seed) \
+            if c.explain_draws > 0 else {}
+        self.train(was_training)
         log_all = torch.stack([torch.log_softmax(o.logits, dim=-1) for o in outs[1:]], dim=1)  # (N, K + 3, C)
         kl_all = (log_full.exp().unsqueeze(1) * (log_full.unsqueeze(1) - log_all)).sum(-1)  # (N, K + 3)
         kl, kind_kl = kl_all[:, :len(drops)], kl_all[:, len(drops):]  # (N, K), (N, 3)
@@ -306,10 +313,11 @@ class DnRMethod(Method):
             "kl": kl.clamp(min=0).cpu().numpy(), "kind_kl": kind_kl.clamp(min=0).cpu().numpy(),
             "gold_drop": gold_drop.cpu().numpy(),
             "components": parts.cpu().numpy(),
+            **{k: v.cpu().numpy() for k, v in shapley.items()},
         }
         for key, value in batch.meta.items():
             if isinstance(value, Tensor) and value.shape[:1] == labels.shape:
                 per_utt[f"meta:{key}"] = value.cpu().numpy()
         info = {"component_names": self.component_names(), "modalities": list(self.modalities),
-                "explain_tau": self.config.explain_tau}
+                "explain_tau": self.config.explain_tau, "shapley_kind_names": kind_players(c.cross_features)}
         return {"per_utterance": per_utt, "info": info}

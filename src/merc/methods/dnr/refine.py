@@ -47,13 +47,19 @@ ORIGINAL = ViewSpec("original")
 
 
 def refined_inputs(components: dict[str, Components], cross_features: bool,
-                   view: ViewSpec = ORIGINAL) -> dict[str, Tensor]:
+                   view: ViewSpec = ORIGINAL, donor: dict[str, Components] | None = None) -> dict[str, Tensor]:
     """x̃_m for every present modality under ``view``.
 
     Args:
         components: modality → :class:`Components` (real utterances, batch-major).
         cross_features: append the cross terms.
-        view: which parts to keep, perturb or drop.
+        view: which parts to keep, perturb or drop; kind ``X`` in ``view.drop`` names the cross
+            terms appended to ``x̃_m``.
+        donor: without it dropped parts are zeroed and dropping ``U`` also zeroes every cross
+            term built from that u (the original measure). With it (same shapes, e.g. the
+            components of other utterances) dropped parts are *replaced* by the donor's, and
+            ``U`` and ``X`` are separate: ``(m, "U")`` replaces ``u_m`` only, ``(m, "X")`` the
+            cross terms of ``x̃_m`` (by the donor's own cross terms).
 
     Shapes:
         - components: modality → ``[N, D]`` parts
@@ -61,22 +67,27 @@ def refined_inputs(components: dict[str, Components], cross_features: bool,
     """
     dropped = set(view.drop)
     mods = list(components)
+
+    def part(m: str, kind: str) -> Tensor:
+        own = components[m].get(kind)
+        if (m, kind) not in dropped:
+            return own
+        return torch.zeros_like(own) if donor is None else donor[m].get(kind)
+
     parts: dict[str, list[Tensor]] = {}
     for m in mods:
-        c = components[m]
-        u = torch.zeros_like(c.u) if (m, "U") in dropped else c.u
-        r = torch.zeros_like(c.r) if (m, "R") in dropped else c.r
+        r = part(m, "R")
         if view.sigma > 0:
             r = r + view.sigma * torch.randn_like(r)
-        s = torch.zeros_like(c.s) if (m, "S") in dropped else c.s
-        parts[m] = [u, r, s]
+        parts[m] = [part(m, "U"), r, part(m, "S")]
     if cross_features:
         for m in mods:
+            source = donor if donor is not None and (m, "X") in dropped else components
             for p in mods:
                 if p == m:
                     continue
-                diff, prod = components[m].u - components[p].u, components[m].u * components[p].u
-                if (m, "U") in dropped or (p, "U") in dropped:
+                diff, prod = source[m].u - source[p].u, source[m].u * source[p].u
+                if donor is None and {(m, "U"), (p, "U"), (m, "X")} & dropped:
                     diff, prod = torch.zeros_like(diff), torch.zeros_like(prod)
                 parts[m] += [diff, prod]
     out = {m: torch.cat(parts[m], dim=-1) for m in mods}
@@ -110,14 +121,16 @@ def kind_drop_views(modalities: list[str]) -> list[ViewSpec]:
 
 
 def stack_views(components: dict[str, Components], views: list[ViewSpec], cross_features: bool,
-                mask: Tensor, speakers: Tensor) -> tuple[dict[str, Tensor], Tensor, Tensor]:
-    """Padded backbone inputs of all ``views`` stacked along the batch dimension.
+                mask: Tensor, speakers: Tensor,
+                donor: dict[str, Components] | None = None) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+    """Padded backbone inputs of all ``views`` stacked along the batch dimension (``donor``: see
+    :func:`refined_inputs`).
 
     Shapes:
         - components: modality → ``[N, D]`` parts; mask, speakers: ``[B, L]``
         - output: features modality → ``[V·B, L, D']``, mask ``[V·B, L]``, speakers ``[V·B, L]``
     """
-    per_view = [refined_inputs(components, cross_features, v) for v in views]
+    per_view = [refined_inputs(components, cross_features, v, donor) for v in views]
     V, (B, L) = len(views), mask.shape
     features = {}
     for m in components:
