@@ -72,4 +72,30 @@ def write_data_dictionary(out_dir: str | Path, tables: Sequence[TableDoc], title
     return path
 
 
-__all__ = ["DICTIONARY_JSON", "DICTIONARY_MD", "TableDoc", "write_csv", "write_data_dictionary"]
+#: per-utterance meta keys of the synthetic generator → how to print one value
+_PLANTED = ("unique", "redundant", "synergy", "context_only")
+
+
+def readable_meta(key: str, value: Any) -> Any:
+    """A meta value as a person reads it: planted kinds by name (``interaction``), carrier modalities
+    as letters (``evidence_mask``, ``evidence_modality``), flags as yes/no (``inherited``); others as is."""
+    v = value.item() if hasattr(value, "item") else value
+    if key == "interaction" and isinstance(v, int):
+        return _PLANTED[v] if 0 <= v < len(_PLANTED) else ""
+    if key == "evidence_mask" and isinstance(v, int):
+        return "".join(m for m, bit in (("t", 1), ("a", 2), ("v", 4)) if v & bit)
+    if key == "evidence_modality" and isinstance(v, int):
+        return "tav"[v] if 0 <= v < 3 else ""
+    if key == "inherited" and isinstance(v, int):
+        return "yes" if v else "no"
+    return v
+
+
+META_COLUMNS = {"interaction": "synthetic data: planted evidence kind (unique, redundant, synergy, context_only)",
+                "evidence_mask": "synthetic data: modalities carrying the planted evidence (t, a, v letters)",
+                "evidence_modality": "synthetic data: carrier modality of unique evidence (empty otherwise)",
+                "inherited": "synthetic data: label kept from the speaker's previous utterance (yes/no)",
+                "session": "recording session number"}
+
+
+__all__ = ["META_COLUMNS", "readable_meta", "DICTIONARY_JSON", "DICTIONARY_MD", "TableDoc", "write_csv", "write_data_dictionary"]
