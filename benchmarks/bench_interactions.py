@@ -108,7 +108,10 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
                     conf.setdefault(k, {}).setdefault(q, 0)
                     conf[k][q] += c
         cells = "; ".join(f"{k}: " + ", ".join(f"{q} {c}" for q, c in row.items()) for k, row in conf.items())
-        lines.append(f"- {preset} / {backbone} / {method} / dropout {p}: {cells}")
+        acc = {k: _ms([r["agreement"]["model_accuracy_by_kind"].get(k, np.nan) for r in rs], 100)
+               for k in rs[0]["agreement"]["model_accuracy_by_kind"]}
+        lines.append(f"- {preset} / {backbone} / {method} / dropout {p}: {cells}. Model accuracy by planted kind: "
+                     + ", ".join(f"{k} {v}%" for k, v in acc.items()))
     lines += ["", "## Missing-modality report: test weighted F1 by available modalities", "",
               "Absent modalities are replaced for the whole dialogue by their training mean.", ""]
     subsets = [r["present"] for r in results[0]["missing_modality"]]

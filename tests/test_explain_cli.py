@@ -48,6 +48,10 @@ def test_explain_writes_tables_and_figures(dnr_run, tmp_path, capsys) -> None:  
     assert 0.0 <= summary["carrier_agreement"]["top_modality"] <= 1.0 and "planted one" in printed
     assert np.asarray(summary["per_class_kind_kl"]).shape[1] == 3
     assert "kind_kl[R]" in (out / "per_utterance.csv").read_text().splitlines()[0]
+    table = (out / "per_utterance.csv").read_text()
+    assert ",unique" in table and ",redundant" in table  # planted kinds by name, not integer codes
+    assert "`per_utterance.csv`" in (out / "data_dictionary.md").read_text()
+    assert (out / "interactions" / "pattern_confusion.png").is_file()  # every method gets the interactions
     assert (out / "per_class_kind_sensitivity.csv").is_file()
     for name in ("per_utterance.csv", "sensitivity_by_class.png", "modality_dominance.png", "pairwise_kl.png"):
         assert (out / name).is_file()
@@ -72,6 +76,12 @@ def test_explain_plain_backbone_gets_the_interaction_explanation(tmp_path, capsy
     for name in ("pattern_confusion.png", "pattern_by_class.png", "mean_dividends.png"):
         assert (out / "interactions" / name).is_file()
     assert len((out / "missing_modality.csv").read_text().splitlines()) == 1 + 8
+    ev = tmp_path / "ev"
+    assert main(["evaluate", str(run / "seed_0"), "--missing-modality", "--out", str(ev)]) == 0
+    assert "weighted F1 by available modalities" in capsys.readouterr().out
+    assert (ev / "missing_modality.png").is_file()
+    dictionary = (ev / "data_dictionary.md").read_text()
+    assert "`predictions.csv`" in dictionary and "`missing_modality.csv`" in dictionary
 
 
 def test_explain_bad_model_dir(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -207,3 +207,18 @@ def test_training_with_modality_dropout_recovers_planted_kinds(tmp_path, capsys)
     assert agreement["carrier_top_shapley"] >= 0.6  # three carriers: 1/3 by chance
     csv_text = (out / "interactions" / "per_utterance.csv").read_text()
     assert ",unique," in csv_text and ",redundant," in csv_text  # kind names, not codes
+
+
+def test_readable_meta_and_merged_data_dictionary(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from merc.tables import TableDoc, readable_meta, write_csv, write_data_dictionary
+
+    assert [readable_meta("interaction", np.int64(c)) for c in range(4)] == ["unique", "redundant", "synergy",
+                                                                            "context_only"]
+    assert readable_meta("evidence_mask", np.int64(3)) == "ta" and readable_meta("evidence_mask", np.int64(4)) == "v"
+    assert readable_meta("evidence_modality", np.int64(-1)) == "" and readable_meta("inherited", np.int64(1)) == "yes"
+    assert readable_meta("session", np.int64(2)) == 2
+    write_csv(tmp_path / "a.csv", ["x"], [[1]])
+    write_data_dictionary(tmp_path, [TableDoc("a.csv", "one thing", {"x": "a number"})])
+    write_data_dictionary(tmp_path, [TableDoc("b.csv", "another", {"y": "a name"})])
+    text = (tmp_path / "data_dictionary.md").read_text()
+    assert "`a.csv`" in text and "`b.csv`" in text and "| `x` | a number |" in text

@@ -196,7 +196,9 @@ def agreement(pattern: np.ndarray, named: np.ndarray, shapley: np.ndarray, kind:
     ``carrier_top_shapley`` (planted-unique utterances whose largest Shapley value is the
     carrier), ``carrier_named`` (named ``unique`` with the carrier), ``modalities_match``
     (pattern and modality set both right), ``n``/``n_unique`` and ``confusion``
-    (planted kind → named pattern → count, context-only included).
+    (planted kind → named pattern → count, context-only included); with ``correct`` also
+    ``model_accuracy_by_kind`` (how often the model is right per planted kind: an explanation can
+    only follow evidence the model uses) and ``confusion_correct``.
     """
     has = np.isin(kind, PLANTED_KINDS[:3])
     uniq = (kind == "unique") & (np.char.str_len(carriers.astype(str)) == 1)
@@ -218,6 +220,9 @@ def agreement(pattern: np.ndarray, named: np.ndarray, shapley: np.ndarray, kind:
     if correct is not None:
         out["kind_agreement_correct"] = share(hit, has & correct)
         out["n_correct"] = int((has & correct).sum())
+        out["model_accuracy_by_kind"] = {k: share(correct, kind == k) for k in PLANTED_KINDS if (kind == k).any()}
+        out["confusion_correct"] = {k: {p: int(((kind == k) & correct & (pattern == p)).sum()) for p in PATTERNS}
+                                    for k in PLANTED_KINDS if ((kind == k) & correct).any()}
     return out
 
 
