@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -188,6 +189,16 @@ def test_drkf_lite_and_dnr_take_subset_inputs() -> None:
         lp = subset_log_probs(method, batch, stand, list(dims), "utterance")
         assert lp.shape == (4, 5, NUM_CLASSES) and torch.isfinite(lp).all()
         torch.testing.assert_close(lp[-1], torch.log_softmax(method(batch).logits, -1), atol=1e-5, rtol=1e-5)
+    # frame-level inputs have no stand-in: a clear refusal, and predict rows say why
+    from merc.errors import ConfigError
+    from merc.explain.interactions_report import interaction_rows
+
+    framed = dataclasses.replace(batch, sequences={m: (torch.zeros(5, 2, d), torch.ones(5, 2, dtype=torch.bool))
+                                                   for m, d in dims.items()})
+    with pytest.raises(ConfigError, match="frame-level"):
+        subset_log_probs(method, framed, stand, list(dims))
+    rows = interaction_rows(method, framed, stand, list(dims))
+    assert len(rows) == 5 and rows[0]["pattern"] is None and "frame-level" in rows[0]["unavailable"]
 
 
 def test_training_with_modality_dropout_recovers_planted_kinds(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

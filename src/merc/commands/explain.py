@@ -14,7 +14,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from merc.commands.evaluate import check_compatible
     from merc.data.loading import load_dataset
-    from merc.errors import MercError
+    from merc.errors import ConfigError, MercError
     from merc.explain import write_explanations
     from merc.explain.interactions_report import explain_interactions
     from merc.training.model_dir import load_model_dir
@@ -31,12 +31,18 @@ def _run(args: argparse.Namespace) -> int:
     if not dialogues:
         raise MercError(f"{data_cfg.dataset}: split '{args.split}' is empty; choose another with --split")
     out = Path(args.out) if args.out else Path(args.model_dir) / f"explain_{args.split}"
-    inter = explain_interactions(bundle.method, dialogues, bundle.modalities, bundle.label_names, out,
-                                 bundle.stand_in, args.batch_size)
-    print(f"modality-interaction explanation of {inter['num_utterances']} utterances ({data_cfg.dataset}, "
-          f"split {args.split}; absent modality = {inter['stand_in']})")
-    for line in interaction_lines(inter):
-        print(f"  {line}")
+    try:
+        inter = explain_interactions(bundle.method, dialogues, bundle.modalities, bundle.label_names, out,
+                                     bundle.stand_in, args.batch_size)
+    except ConfigError as exc:  # a model reading frame-level sequences: no subsets (the method's own still runs)
+        if getattr(bundle.method, "explanation_kind", None) is None:
+            raise
+        print(f"modality-interaction explanation unavailable: {exc}")
+    else:
+        print(f"modality-interaction explanation of {inter['num_utterances']} utterances ({data_cfg.dataset}, "
+              f"split {args.split}; absent modality = {inter['stand_in']})")
+        for line in interaction_lines(inter):
+            print(f"  {line}")
     if getattr(bundle.method, "explanation_kind", None) is not None:
         summary = write_explanations(bundle.method, dialogues, bundle.modalities, bundle.label_names, out,
                                      args.batch_size)

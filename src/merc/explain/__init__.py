@@ -76,10 +76,16 @@ def explain_to_dir(model_dir: str | Path, dataset: Any, split: str, out_dir: str
     from merc.explain.interactions_report import explain_interactions
     from merc.training.model_dir import load_model_dir
 
+    from merc.errors import ConfigError
+
     bundle = load_model_dir(model_dir)
     dialogues = dataset.split(split)
-    explain_interactions(bundle.method, dialogues, bundle.modalities, bundle.label_names, out_dir, bundle.stand_in,
-                         batch_size)
+    try:
+        explain_interactions(bundle.method, dialogues, bundle.modalities, bundle.label_names, out_dir,
+                             bundle.stand_in, batch_size)
+    except ConfigError:  # frame-level inputs have no stand-in; the method's own explanation still runs
+        if getattr(bundle.method, "explanation_kind", None) is None:
+            raise
     if getattr(bundle.method, "explanation_kind", None) is not None:
         write_explanations(bundle.method, dialogues, bundle.modalities, bundle.label_names, out_dir, batch_size)
     return Path(out_dir)

@@ -203,7 +203,10 @@ def explain_interactions(method: Any, dialogues: Sequence[Any], modalities: Sequ
                          plots: bool = True) -> dict[str, Any]:
     """Interaction explanation of ``method`` on ``dialogues`` into ``out_dir/interactions`` and, when
     the dialogues are labelled, the missing-modality report into ``out_dir``; returns the summary
-    (with ``missing_modality`` rows)."""
+    (with ``missing_modality`` rows).
+
+    Raises :class:`~merc.errors.ConfigError` (nothing written) for models that read a modality
+    from frame-level sequences, which have no stand-in (DRKF ``input_mode=frames``)."""
     from merc.data.collate import make_loader
     from merc.data.modality_subsets import resolve_stand_in
     from merc.errors import MercError
@@ -228,14 +231,19 @@ def explain_interactions(method: Any, dialogues: Sequence[Any], modalities: Sequ
 def interaction_rows(method: Any, batch: Any, stand_in: Mapping[str, Any], modalities: Sequence[str]) -> list[dict[str, Any]]:
     """Per-utterance interaction explanations of one batch as JSON-ready dicts (``merc predict``, Predictor).
 
-    Each dict: ``pattern``, ``modalities``, ``gain_nats``, ``interaction_nats``, ``alone`` {m: share},
+    Each dict (``{"pattern": None, "unavailable": reason}`` for models reading frame-level
+    sequences): ``pattern``, ``modalities``, ``gain_nats``, ``interaction_nats``, ``alone`` {m: share},
     ``shapley`` {m: nats}, ``dividends`` {subset: nats}, ``log_prob`` {subset: v(S)} and ``explanation``
     (the numbers in words).
     """
     from merc.data.modality_subsets import subset_log_probs
+    from merc.errors import ConfigError
 
     mods = list(modalities)
-    lp = subset_log_probs(method, batch, stand_in, mods, "utterance").permute(1, 0, 2)  # (N, 2^M, C)
+    try:
+        lp = subset_log_probs(method, batch, stand_in, mods, "utterance").permute(1, 0, 2)  # (N, 2^M, C)
+    except ConfigError as exc:  # frame-level inputs: no stand-in, no subsets
+        return [{"pattern": None, "unavailable": str(exc)} for _ in range(batch.num_utterances)]
     values = lp.gather(2, lp[:, -1].argmax(-1)[:, None, None].expand(-1, lp.shape[1], 1))[..., 0].cpu().numpy()
     named = name_patterns(values, mods)
     names = subset_names(mods)
