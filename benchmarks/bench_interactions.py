@@ -99,6 +99,20 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
                      f"{_ms([x.get('kind_agreement_correct', np.nan) for x in a], 100)} | "
                      f"{_ms([x['carrier_top_shapley'] for x in a], 100)} | {_ms([x['carrier_named'] for x in a], 100)} | "
                      f"{_ms([r['cpu_seconds'] for r in rs])} | {_ms([r['wall_seconds'] for r in rs])} |")
+    oracle_path = DOCS.with_name("results_interactions_oracle.json")
+    if oracle_path.is_file():
+        lines += ["", "**Oracle ceiling** (`benchmarks/oracle_interactions.py`): the same explanation of a model that "
+                  "*is* the generator's rule (keys decoded from the generator's own basis and prototypes), whole "
+                  "test split:", "", "| preset | agreement | majority | carrier | oracle accuracy by planted kind |",
+                  "|---|---:|---:|---:|---|"]
+        for o in json.loads(oracle_path.read_text()):
+            acc = ", ".join(f"{k} {100 * v:.1f}%" for k, v in o["model_accuracy_by_kind"].items())
+            lines.append(f"| {o['preset']} | {100 * o['kind_agreement']:.1f} | {100 * o['majority_baseline']:.1f} | "
+                         f"{100 * o['carrier_top_shapley']:.1f} | {acc} |")
+        lines += ["", "Oracle confusion: " + "; ".join(
+            f"{o['preset']}: " + ", ".join(f"{k} → " + "/".join(f"{q} {c}" for q, c in row.items())
+                                           for k, row in o["confusion"].items())
+            for o in json.loads(oracle_path.read_text()))]
     lines += ["", "Confusion (planted kind → named pattern, counts summed over seeds):", ""]
     for (preset, backbone, method, p), rs in groups.items():
         conf: dict[str, dict[str, int]] = {}
@@ -138,8 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--divide-epochs", type=int, default=5)
     parser.add_argument("--explain-dialogues", type=int, default=6)
     parser.add_argument("--work", default="/tmp/bench_interactions")
+    parser.add_argument("--render-only", dest="render_only", action="store_true",
+                        help="re-render docs/results_interactions.md from its JSON (same arguments as the run)")
     args = parser.parse_args(argv)
-    args.argv = list(argv if argv is not None else sys.argv[1:])
+    args.argv = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--render-only"]
+    if args.render_only:
+        DOCS.write_text(render(json.loads(DOCS.with_suffix(".json").read_text()), args) + "\n")
+        return 0
     torch.set_num_threads(1)
     from merc.data.loading import load_dataset
     from merc.config import DataConfig
