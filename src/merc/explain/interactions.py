@@ -45,6 +45,8 @@ PATTERNS = ("unique", "redundant", "synergy", "none")
 #: planted interaction code of the synthetic generator → its kind name
 PLANTED_KINDS = ("unique", "redundant", "synergy", "context_only")
 PLANTED_BITS = {"t": 1, "a": 2, "v": 4}
+#: thresholds of :func:`name_patterns` (fixed a priori, not tuned on any split)
+DEFAULT_RULES = {"min_gain": 0.25, "sufficient": 0.5, "super_additive": 0.5}
 
 
 def mobius_matrix(num_modalities: int) -> np.ndarray:
@@ -79,8 +81,9 @@ def shapley_values(divs: np.ndarray) -> np.ndarray:
     return np.asarray(divs) @ (member / size)
 
 
-def name_patterns(values: np.ndarray, modalities: Sequence[str], min_gain: float = 0.25, sufficient: float = 0.5,
-                  super_additive: float = 0.5) -> dict[str, np.ndarray]:
+def name_patterns(values: np.ndarray, modalities: Sequence[str], min_gain: float = DEFAULT_RULES["min_gain"],
+                  sufficient: float = DEFAULT_RULES["sufficient"],
+                  super_additive: float = DEFAULT_RULES["super_additive"]) -> dict[str, np.ndarray]:
     """Each utterance's evidence pattern and the numbers behind it (rules in the module docstring).
 
     Args:
@@ -226,5 +229,5 @@ def agreement(pattern: np.ndarray, named: np.ndarray, shapley: np.ndarray, kind:
     return out
 
 
-__all__ = ["PATTERNS", "PLANTED_KINDS", "agreement", "collect_interactions", "dividends", "explain_sentence",
+__all__ = ["DEFAULT_RULES", "PATTERNS", "PLANTED_KINDS", "agreement", "collect_interactions", "dividends", "explain_sentence",
            "mobius_matrix", "name_patterns", "planted_truth", "shapley_values"]

@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from merc.data.modality_subsets import subset_masks, subset_name
-from merc.explain.interactions import (PATTERNS, PLANTED_KINDS, agreement, collect_interactions, explain_sentence,
+from merc.explain.interactions import (DEFAULT_RULES, PATTERNS, PLANTED_KINDS, agreement, collect_interactions, explain_sentence,
                                       name_patterns, planted_truth)
 from merc.io_utils import atomic_write_json
 from merc.tables import TableDoc, write_csv, write_data_dictionary
@@ -37,8 +37,7 @@ def summarize_interactions(collected: Mapping[str, Any], modalities: Sequence[st
     by_class = np.asarray([[int(((labels == c) & (pattern == p)).sum()) for p in PATTERNS] for c in range(C)])
     summary: dict[str, Any] = {
         "modalities": mods, "subsets": subset_names(mods), "label_names": list(label_names),
-        "num_utterances": int(len(labels)), "rules": rules or {"min_gain": 0.25, "sufficient": 0.5,
-                                                               "super_additive": 0.5},
+        "num_utterances": int(len(labels)), "rules": {**DEFAULT_RULES, **rules},
         "stand_in": collected.get("stand_in", "training mean"),
         "pattern_counts": {p: int((pattern == p).sum()) for p in PATTERNS},
         "pattern_by_class": by_class, "named": named,
