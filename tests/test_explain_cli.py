@@ -52,6 +52,11 @@ def test_explain_writes_tables_and_figures(dnr_run, tmp_path, capsys) -> None:  
     assert ",unique" in table and ",redundant" in table  # planted kinds by name, not integer codes
     assert "`per_utterance.csv`" in (out / "data_dictionary.md").read_text()
     assert (out / "interactions" / "pattern_confusion.png").is_file()  # every method gets the interactions
+    # both attributions compared with the planted truth: zero-ablation and on-distribution Shapley
+    assert "on-distribution Shapley" in printed and "Shapley over modalities" in printed
+    assert 0.0 <= summary["interaction_agreement_shapley"]["top_kind"] <= 1.0
+    assert summary["shapley_kind_names"] == ["U", "R", "S", "X"]
+    assert "shapley[X]" in (out / "per_utterance.csv").read_text().splitlines()[0]
     assert (out / "per_class_kind_sensitivity.csv").is_file()
     for name in ("per_utterance.csv", "sensitivity_by_class.png", "modality_dominance.png", "pairwise_kl.png"):
         assert (out / name).is_file()

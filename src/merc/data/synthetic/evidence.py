@@ -22,7 +22,9 @@ any model memorise the training set through noise, and nothing cross-modal is ev
 Synergy shares the class prototypes with unique/redundant evidence on purpose: a model can learn
 to read keys from the first-order (unique/redundant) signal and then learn to combine them;
 synergy hidden in a separate random subspace of a 1000-d input is not learnable by SGD at these
-sample sizes.
+sample sizes. That is the default ``shared`` planting; ``planting="subspace"`` instead gives
+each kind its own block of the latent (see :func:`plant_features`) so that the kind is
+identifiable from a single modality — for judging per-modality explanations.
 """
 
 from __future__ import annotations
@@ -200,17 +202,14 @@ def plant_features(config: SyntheticConfig, conv: Conversations, evidence: Evide
         offsets = {k: 0 for k in "URS"}
     planting = Planting(bases, protos, offsets, E)
 
-    kind_of = np.full(N, "", dtype=object)
-    kind_of[evidence.interaction == UNIQUE], kind_of[evidence.interaction == REDUNDANT] = "U", "R"
-    kind_of[evidence.interaction == SYNERGY] = "S"
     features: dict[str, np.ndarray] = {}
     for mi, m in enumerate(MODALITIES):
         rng, basis = noise_rngs[m], bases[m]
         rank, d = basis.shape[0] - latent, basis.shape[1]
         evidence_block = np.zeros((N, config.evidence_blocks * E))
         keys = evidence.keys[:, mi]
-        for kind in "URS":
-            rows = np.flatnonzero((kind_of == kind) & (keys != NO_KEY))
+        for code, kind in ((UNIQUE, "U"), (REDUNDANT, "R"), (SYNERGY, "S")):
+            rows = np.flatnonzero((evidence.interaction == code) & (keys != NO_KEY))
             start = offsets[kind]
             evidence_block[rows, start:start + E] = protos[m][kind][keys[rows]]
             if subspace and kind == "R":
