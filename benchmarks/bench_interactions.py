@@ -103,12 +103,15 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     if oracle_path.is_file():
         lines += ["", "**Oracle ceiling** (`benchmarks/oracle_interactions.py`): the same explanation of a model that "
                   "*is* the generator's rule (keys decoded from the generator's own basis and prototypes), whole "
-                  "test split:", "", "| preset | agreement | majority | carrier | oracle accuracy by planted kind |",
-                  "|---|---:|---:|---:|---|"]
+                  "test split; beside it the raw-feature ceiling (`merc.data.synthetic.oracle.rule_kinds`: the generator's "
+                  "rule naming the kind straight from the features, no model):", "",
+                  "| preset | agreement | majority | carrier | oracle accuracy by planted kind | raw-feature rule: kind | "
+                  "carrier |", "|---|---:|---:|---:|---|---:|---:|"]
         for o in json.loads(oracle_path.read_text()):
             acc = ", ".join(f"{k} {100 * v:.1f}%" for k, v in o["model_accuracy_by_kind"].items())
             lines.append(f"| {o['preset']} | {100 * o['kind_agreement']:.1f} | {100 * o['majority_baseline']:.1f} | "
-                         f"{100 * o['carrier_top_shapley']:.1f} | {acc} |")
+                         f"{100 * o['carrier_top_shapley']:.1f} | {acc} | {100 * o['raw_rule_agreement']:.1f} | "
+                         f"{100 * o['raw_rule_carrier']:.1f} |")
         lines += ["", "Oracle confusion: " + "; ".join(
             f"{o['preset']}: " + ", ".join(f"{k} → " + "/".join(f"{q} {c}" for q, c in row.items())
                                            for k, row in o["confusion"].items())

@@ -92,6 +92,18 @@ def oracle_agreement(preset: str, explain_dialogues: int | None = None) -> dict[
     out = agreement(named["pattern"], named["modalities"], named["shapley"], kind, carriers, mods,
                     correct=got["predicted"] == got["label"])
     out["preset"] = preset
+    # the raw-feature ceiling (merc.data.synthetic.oracle.rule_kinds, issue 11 item 3): the generator's rule
+    # naming the kind straight from the features, no model and no subsets
+    from merc.data.synthetic.oracle import rule_kinds
+
+    feats = {m: np.concatenate([d.features[m] for d in test]) for m in mods}
+    code, carrier = rule_kinds(PRESETS[preset], planting, feats)
+    truth = np.concatenate([d.meta["interaction"] for d in test])
+    has = truth < 3
+    out["raw_rule_agreement"] = float((code[has] == truth[has]).mean())
+    uniq = truth == 0
+    out["raw_rule_carrier"] = float((carrier[uniq] == np.concatenate([d.meta["evidence_modality"]
+                                                                     for d in test])[uniq]).mean())
     return out
 
 
@@ -106,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{100 * r['majority_baseline']:.1f}%), carrier {100 * r['carrier_top_shapley']:.1f}%, "
               f"accuracy by kind {json.dumps({k: round(100 * v, 1) for k, v in r['model_accuracy_by_kind'].items()})}")
         print(f"  confusion {json.dumps(r['confusion'])}")
+        print(f"  raw-feature rule (no model): kind {100 * r['raw_rule_agreement']:.1f}%, carrier "
+              f"{100 * r['raw_rule_carrier']:.1f}%")
     OUT.write_text(json.dumps(results, indent=1, default=float))
     return 0
 
