@@ -71,7 +71,7 @@ def write_missing_modality_report(rows: Sequence[Mapping[str, Any]], out_dir: st
     atomic_write_json(paths["json"], {"title": title, "rows": [dict(r) for r in rows]})
     write_data_dictionary(out, [TableDoc("missing_modality.csv", "one subset of the model's modalities", COLUMNS)])
     if plots:
-        paths["png"] = plot_missing_modality({title: rows}, out / "missing_modality.png")
+        paths["png"] = plot_missing_modality({"this model": rows}, out / "missing_modality.png", title)
     return paths
 
 

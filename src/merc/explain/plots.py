@@ -39,11 +39,11 @@ def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[str], title:
     ax.set_xticks(range(len(cols)), labels=list(cols), rotation=45, ha="right")
     ax.set_yticks(range(len(rows)), labels=list(rows))
     if values.size <= 400:
-        mid = float(np.nanmean(finite)) if finite.size else 0.0
         for (i, j), v in np.ndenumerate(values):
-            if np.isfinite(v):
+            if np.isfinite(v):  # text colour by the cell's luminance, readable on any colour map
+                r, g, b, _ = im.cmap(im.norm(v))
                 ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7,
-                        color="white" if (v < mid and not center) else "black")
+                        color="white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black")
     fig.colorbar(im, ax=ax, label=colorbar)
     if xlabel:
         ax.set_xlabel(xlabel)
