@@ -78,7 +78,10 @@ def test_merc_predict_csv_rows_probabilities_explanations(meld_model: Path, tmp_
         explanation = json.loads(r["explanation"])
         assert explanation["kind"] == "components"
         assert set(explanation["kl"]) == {"t:U", "t:R", "t:S"} and explanation["top_component"] in explanation["kl"]
+        # one modality: only unique or none is possible; the CSV repeats the pattern as its own column
+        assert r["interaction_pattern"] == explanation["interaction"]["pattern"] in ("unique", "none")
         assert set(explanation["kind_kl"]) == {"U", "R", "S"}
+    assert "`interaction_pattern`" in (tmp_path / "pred.dictionary.md").read_text()
 
 
 def test_merc_predict_json_and_python_api_agree(meld_model: Path, tmp_path: Path) -> None:

@@ -168,9 +168,9 @@ class Predictor:
     def predict(self, conversations: Conversations) -> list[dict[str, Any]]:
         """One row per utterance: ids, speaker, text, ``label``, ``confidence``,
         ``probabilities`` ({class: p}), ``explanation`` (dict; ``{"kind": None}`` if the method
-        offers none), ``interaction`` (the model-agnostic modality-interaction explanation, see
-        :func:`merc.explain.interactions_report.interaction_rows`) and ``true_label`` when the
-        input is labelled."""
+        offers none; its ``interaction`` entry is the model-agnostic modality-interaction
+        explanation, see :func:`merc.explain.interactions_report.interaction_rows`) and
+        ``true_label`` when the input is labelled."""
         from merc.data.modality_subsets import resolve_stand_in
         from merc.explain.interactions_report import interaction_rows
 
@@ -291,6 +291,7 @@ def write_predictions(rows: Sequence[Mapping[str, Any]], path: str | Path, fmt: 
     import json
 
     from merc.io_utils import atomic_write_json, atomic_write_text
+    from merc.tables import PREDICTION_BASE, PREDICTION_COLUMNS, write_file_dictionary
 
     p = Path(path)
     fmt = fmt or ("json" if p.suffix.lower() == ".json" else "csv")
@@ -312,27 +313,7 @@ def write_predictions(rows: Sequence[Mapping[str, Any]], path: str | Path, fmt: 
                         + [inter.get("pattern", ""), inter.get("modalities", ""),
                            json.dumps(r.get("explanation"), separators=(",", ":"))])
     atomic_write_text(p, buffer.getvalue())
-    write_prediction_dictionary(p, base)
+    write_file_dictionary(p, "one utterance", {k: v for k, v in PREDICTION_COLUMNS.items()
+                                               if k in base or k not in PREDICTION_BASE})
     return p
 
-
-def write_prediction_dictionary(path: Path, base: Sequence[str]) -> Path:
-    """``<stem>.dictionary.md`` next to a predictions CSV: what every column means."""
-    from merc.io_utils import atomic_write_text
-
-    meaning = {"dialogue_id": "conversation identifier", "utterance_id": "utterance identifier",
-               "speaker": "speaker name", "text": "transcript", "true_label": "gold emotion (labelled input only)",
-               "label": "predicted emotion", "confidence": "its probability",
-               "prob_<class>": "probability of each emotion class",
-               "interaction_pattern": "modality-interaction pattern: unique, redundant, synergy or none "
-                                      "(docs/explanations.md)",
-               "interaction_modalities": "modalities of the pattern (t text, a audio, v visual)",
-               "explanation": "the full explanation as JSON: the method's own (kind, ...) and 'interaction' "
-                              "(gain, main effects, dividends, Shapley values, in nats)"}
-    cols = [c for c in meaning if c in base or c not in ("dialogue_id", "utterance_id", "speaker", "text",
-                                                          "true_label", "label", "confidence")]
-    lines = [f"# Data dictionary of `{path.name}`", "", "One row = one utterance.", "", "| column | meaning |",
-             "|---|---|", *[f"| `{c}` | {meaning[c]} |" for c in cols], ""]
-    target = path.with_name(f"{path.stem}.dictionary.md")
-    atomic_write_text(target, "\n".join(lines))
-    return target

@@ -98,4 +98,26 @@ META_COLUMNS = {"interaction": "synthetic data: planted evidence kind (unique, r
                 "session": "recording session number"}
 
 
-__all__ = ["META_COLUMNS", "readable_meta", "DICTIONARY_JSON", "DICTIONARY_MD", "TableDoc", "write_csv", "write_data_dictionary"]
+PREDICTION_BASE = ("dialogue_id", "utterance_id", "speaker", "text", "true_label", "label", "confidence")
+#: columns of a ``merc predict`` CSV (the base ones appear only when the rows have them)
+PREDICTION_COLUMNS = {
+    "dialogue_id": "conversation identifier", "utterance_id": "utterance identifier", "speaker": "speaker name",
+    "text": "transcript", "true_label": "gold emotion (labelled input only)", "label": "predicted emotion",
+    "confidence": "its probability", "prob_<class>": "probability of each emotion class",
+    "interaction_pattern": "modality-interaction pattern: unique, redundant, synergy or none (docs/explanations.md)",
+    "interaction_modalities": "modalities of the pattern (t text, a audio, v visual)",
+    "explanation": "the full explanation as JSON: the method's own (kind, ...) and 'interaction' (gain, main "
+                   "effects, dividends, Shapley values, in nats)"}
+
+
+def write_file_dictionary(path: str | Path, row: str, columns: dict[str, str]) -> Path:
+    """``<stem>.dictionary.md`` next to a single table written where other files may live (e.g. ``merc predict --out``)."""
+    p = Path(path)
+    lines = [f"# Data dictionary of `{p.name}`", "", f"One row = {row}.", "", "| column | meaning |", "|---|---|",
+             *[f"| `{c}` | {d} |" for c, d in columns.items()], ""]
+    target = p.with_name(f"{p.stem}.dictionary.md")
+    atomic_write_text(target, "\n".join(lines))
+    return target
+
+
+__all__ = ["PREDICTION_BASE", "PREDICTION_COLUMNS", "write_file_dictionary", "META_COLUMNS", "readable_meta", "DICTIONARY_JSON", "DICTIONARY_MD", "TableDoc", "write_csv", "write_data_dictionary"]
