@@ -65,7 +65,7 @@ def run_one(preset: str, dataset: Any, backbone: str, method: str, seed: int, dr
             "test_wf1": run.metrics["test"]["weighted_f1"], "missing_modality": rows, "agreement": agree,
             "cpu_seconds": time.process_time() - cpu, "wall_seconds": time.perf_counter() - wall,
             "load_before": load, "load_after": os.getloadavg()[0], "threads": torch.get_num_threads(),
-            "epochs_run": run.epochs_run}
+            "epochs_run": run.epochs_run, "epochs": epochs}
 
 
 def _ms(values: list[float], scale: float = 1.0) -> str:
@@ -88,14 +88,14 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
              "is that kind; *majority* = always naming the most common planted kind; *correct only* = over the "
              "correctly predicted ones; *carrier* = planted-unique utterances whose largest Shapley value is the "
              "carrier modality (*named* = also named unique with it).", "",
-             "| preset | backbone | method | dropout | test wF1 | agreement | majority | correct only | carrier | "
-             "carrier named | CPU s | wall s |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| preset | backbone | method | dropout | epochs | test wF1 | agreement | majority | correct only | carrier | "
+             "carrier named | CPU s | wall s |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in results:
-        groups.setdefault((r["preset"], r["backbone"], r["method"], r["dropout"]), []).append(r)
-    for (preset, backbone, method, p), rs in groups.items():
+        groups.setdefault((r["preset"], r["backbone"], r["method"], r["dropout"], r.get("epochs", 5)), []).append(r)
+    for (preset, backbone, method, p, ep), rs in groups.items():
         a = [r["agreement"] for r in rs]
-        lines.append(f"| {preset} | {backbone} | {method} | {p} | {_ms([r['test_wf1'] for r in rs])} | "
+        lines.append(f"| {preset} | {backbone} | {method} | {p} | {ep} | {_ms([r['test_wf1'] for r in rs])} | "
                      f"{_ms([x['kind_agreement'] for x in a], 100)} | {_ms([x['majority_baseline'] for x in a], 100)} | "
                      f"{_ms([x.get('kind_agreement_correct', np.nan) for x in a], 100)} | "
                      f"{_ms([x['carrier_top_shapley'] for x in a], 100)} | {_ms([x['carrier_named'] for x in a], 100)} | "
@@ -118,7 +118,7 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
                                            for k, row in o["confusion"].items())
             for o in json.loads(oracle_path.read_text()))]
     lines += ["", "Confusion (planted kind → named pattern, counts summed over seeds):", ""]
-    for (preset, backbone, method, p), rs in groups.items():
+    for (preset, backbone, method, p, ep), rs in groups.items():
         conf: dict[str, dict[str, int]] = {}
         for r in rs:
             for k, row in r["agreement"]["confusion"].items():
@@ -128,17 +128,17 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         cells = "; ".join(f"{k}: " + ", ".join(f"{q} {c}" for q, c in row.items()) for k, row in conf.items())
         acc = {k: _ms([r["agreement"]["model_accuracy_by_kind"].get(k, np.nan) for r in rs], 100)
                for k in rs[0]["agreement"]["model_accuracy_by_kind"]}
-        lines.append(f"- {preset} / {backbone} / {method} / dropout {p}: {cells}. Model accuracy by planted kind: "
+        lines.append(f"- {preset} / {backbone} / {method} / dropout {p} / {ep} epochs: {cells}. Model accuracy by planted kind: "
                      + ", ".join(f"{k} {v}%" for k, v in acc.items()))
     lines += ["", "## Missing-modality report: test weighted F1 by available modalities", "",
               "Absent modalities are replaced for the whole dialogue by their training mean.", ""]
     subsets = [r["present"] for r in results[0]["missing_modality"]]
-    lines += ["| preset | backbone | method | dropout | " + " | ".join(subsets) + " |",
-              "|---|---|---|---:|" + "---:|" * len(subsets)]
-    for (preset, backbone, method, p), rs in groups.items():
+    lines += ["| preset | backbone | method | dropout | epochs | " + " | ".join(subsets) + " |",
+              "|---|---|---|---:|---:|" + "---:|" * len(subsets)]
+    for (preset, backbone, method, p, ep), rs in groups.items():
         cols = [_ms([next(x["weighted_f1"] for x in r["missing_modality"] if x["present"] == s) for r in rs])
                 for s in subsets]
-        lines.append(f"| {preset} | {backbone} | {method} | {p} | " + " | ".join(cols) + " |")
+        lines.append(f"| {preset} | {backbone} | {method} | {p} | {ep} | " + " | ".join(cols) + " |")
     lines += ["", "![missing modality](results_interactions_missing_modality.png)", ""]
     return "\n".join(lines)
 
@@ -192,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
                               f"{r['wall_seconds']:.0f}s", flush=True)
                         out_json.write_text(json.dumps(results, indent=1, default=float))
                         DOCS.write_text(render(results, args) + "\n")
-    plot_missing_modality({f"{r['preset'].replace('synthetic-', '')}/{r['backbone']}/{r['method']}/p{r['dropout']}":
-                           r["missing_modality"] for r in results if r["seed"] == args.seeds[0]},
+    plot_missing_modality({f"{r['preset'].replace('synthetic-', '')}/{r['backbone']}/p{r['dropout']}/"
+                           f"{r.get('epochs', 5)}ep": r["missing_modality"] for r in results
+                           if r["seed"] == args.seeds[0] and r["dropout"] > 0},
                           DOCS.with_name("results_interactions_missing_modality.png"))
     print(f"written {DOCS}")
     return 0
