@@ -143,6 +143,17 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def plot_results(results: list[dict[str, Any]]) -> None:
+    """The missing-modality figure of the docs: the modality-dropout models of every preset and budget."""
+    from merc.evaluation.missing_modality import plot_missing_modality
+
+    seed = min(r["seed"] for r in results)
+    plot_missing_modality({f"{r['preset'].replace('synthetic-', '')}/{r['backbone']}/p{r['dropout']}/"
+                           f"{r.get('epochs', 5)}ep": r["missing_modality"] for r in results
+                           if r["seed"] == seed and r["dropout"] > 0},
+                          DOCS.with_name("results_interactions_missing_modality.png"))
+
+
 def main(argv: list[str] | None = None) -> int:
     import sys
 
@@ -166,11 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     previous = json.loads(out_json.read_text()) if (args.append or args.render_only) and out_json.is_file() else []
     if args.render_only:
         DOCS.write_text(render(previous, args) + "\n")
+        plot_results(previous)
         return 0
     torch.set_num_threads(1)
     from merc.data.loading import load_dataset
     from merc.config import DataConfig
-    from merc.evaluation.missing_modality import plot_missing_modality
     from merc.training.engine import quiet_lightning
 
     quiet_lightning()
@@ -192,10 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                               f"{r['wall_seconds']:.0f}s", flush=True)
                         out_json.write_text(json.dumps(results, indent=1, default=float))
                         DOCS.write_text(render(results, args) + "\n")
-    plot_missing_modality({f"{r['preset'].replace('synthetic-', '')}/{r['backbone']}/p{r['dropout']}/"
-                           f"{r.get('epochs', 5)}ep": r["missing_modality"] for r in results
-                           if r["seed"] == args.seeds[0] and r["dropout"] > 0},
-                          DOCS.with_name("results_interactions_missing_modality.png"))
+    plot_results(results)
     print(f"written {DOCS}")
     return 0
 

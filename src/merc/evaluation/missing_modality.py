@@ -84,9 +84,11 @@ def plot_missing_modality(results: Mapping[str, Sequence[Mapping[str, Any]]], pa
     x = np.arange(len(subsets))
     width = 0.8 / max(1, len(results))
     fig, ax = plt.subplots(figsize=(2.0 + 0.5 * len(subsets) * max(1, len(results)) ** 0.5, 3.6))
+    colours = plt.get_cmap("tab10" if len(results) <= 10 else "tab20")
     for j, (name, rows) in enumerate(results.items()):
         by = {r["present"]: r["weighted_f1"] for r in rows}
-        ax.bar(x + (j - (len(results) - 1) / 2) * width, [by.get(s, np.nan) for s in subsets], width, label=name)
+        ax.bar(x + (j - (len(results) - 1) / 2) * width, [by.get(s, np.nan) for s in subsets], width, label=name,
+               color=colours(j % colours.N))
     ax.set_xticks(x, labels=subsets)
     ax.set_xlabel("modalities present (others replaced by their training mean)")
     ax.set_ylabel("weighted F1 (%)")
