@@ -48,6 +48,10 @@ def test_explain_writes_tables_and_figures(dnr_run, tmp_path, capsys) -> None:  
     assert 0.0 <= summary["carrier_agreement"]["top_modality"] <= 1.0 and "planted one" in printed
     assert np.asarray(summary["per_class_kind_kl"]).shape[1] == 3
     assert "kind_kl[R]" in (out / "per_utterance.csv").read_text().splitlines()[0]
+    table = (out / "per_utterance.csv").read_text()
+    assert ",unique" in table and ",redundant" in table  # planted kinds by name, not integer codes
+    assert "`per_utterance.csv`" in (out / "data_dictionary.md").read_text()
+    assert (out / "interactions" / "pattern_confusion.png").is_file()  # every method gets the interactions
     # both attributions compared with the planted truth: zero-ablation and on-distribution Shapley
     assert "on-distribution Shapley" in printed and "Shapley over modalities" in printed
     assert 0.0 <= summary["interaction_agreement_shapley"]["top_kind"] <= 1.0
@@ -60,14 +64,29 @@ def test_explain_writes_tables_and_figures(dnr_run, tmp_path, capsys) -> None:  
     assert (out / "per_utterance.csv").read_text().count("\n") == n + 1
 
 
-def test_explain_refuses_methods_without_explanations(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_explain_plain_backbone_gets_the_interaction_explanation(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     run = tmp_path / "plain"
     assert main(["train", "--dataset", "synthetic-small", "--method", "none", "--out", str(run), *TINY]) == 0
     capsys.readouterr()
-    assert main(["explain", str(run / "seed_0"), "--out", str(tmp_path / "ex")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error:") and "offers no explanation" in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "ex").exists()
+    out = tmp_path / "ex"
+    assert main(["explain", str(run / "seed_0"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "modality-interaction explanation" in printed and "matches the planted kind" in printed
+    assert "weighted F1 by available modalities: tav" in printed
+    assert not (out / "summary.json").exists()  # no method explanation for a plain backbone
+    header = (out / "interactions" / "per_utterance.csv").read_text().splitlines()[0].split(",")
+    assert {"pattern", "planted_kind", "v[none]", "dividend[tav]", "shapley[t]"} <= set(header)
+    assert "`per_utterance.csv`" in (out / "interactions" / "data_dictionary.md").read_text()
+    assert "`missing_modality.csv`" in (out / "data_dictionary.md").read_text()
+    for name in ("pattern_confusion.png", "pattern_by_class.png", "mean_dividends.png"):
+        assert (out / "interactions" / name).is_file()
+    assert len((out / "missing_modality.csv").read_text().splitlines()) == 1 + 8
+    ev = tmp_path / "ev"
+    assert main(["evaluate", str(run / "seed_0"), "--missing-modality", "--out", str(ev)]) == 0
+    assert "weighted F1 by available modalities" in capsys.readouterr().out
+    assert (ev / "missing_modality.png").is_file()
+    dictionary = (ev / "data_dictionary.md").read_text()
+    assert "`predictions.csv`" in dictionary and "`missing_modality.csv`" in dictionary
 
 
 def test_explain_bad_model_dir(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

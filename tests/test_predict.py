@@ -78,9 +78,12 @@ def test_merc_predict_csv_rows_probabilities_explanations(meld_model: Path, tmp_
         explanation = json.loads(r["explanation"])
         assert explanation["kind"] == "components"
         assert set(explanation["kl"]) == {"t:U", "t:R", "t:S"} and explanation["top_component"] in explanation["kl"]
+        # one modality: only unique or none is possible; the CSV repeats the pattern as its own column
+        assert r["interaction_pattern"] == explanation["interaction"]["pattern"] in ("unique", "none")
         assert set(explanation["kind_kl"]) == {"U", "R", "S"}
         assert set(explanation["shapley_kind"]) == {"U", "R", "S"}  # one modality: no cross terms
         assert set(explanation["shapley_modality"]) == {"t"}
+    assert "`interaction_pattern`" in (tmp_path / "pred.dictionary.md").read_text()
 
 
 def test_merc_predict_json_and_python_api_agree(meld_model: Path, tmp_path: Path) -> None:
@@ -147,7 +150,10 @@ def test_audio_speech_goes_through_extraction_and_prediction(speech_dir: Path, t
     rows = Predictor.from_dir(tmp_path / "model").predict(conv)
     assert len(rows) == 2 and all(r["label"] in ("calm", "excited") for r in rows)
     assert all(sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-5) for r in rows)
-    assert rows[0]["explanation"] == {"kind": None}  # a plain backbone offers no explanation
+    assert rows[0]["explanation"]["kind"] is None  # a plain backbone offers no method explanation ...
+    inter = rows[0]["explanation"]["interaction"]  # ... but every model gets the modality-interaction one
+    assert inter["pattern"] in ("unique", "redundant", "synergy", "none") and set(inter["alone"]) == {"t", "a"}
+    assert sum(inter["dividends"].values()) == pytest.approx(inter["gain_nats"], abs=1e-4)
 
     missing = write_conversation(tmp_path / "text_only.csv", [("n1", "A", "hello there")])
     with pytest.raises(DataError, match="no 'audio' column"):

@@ -120,8 +120,20 @@ class TrainerConfig:
     directory is complete are not retrained (docs/reliability.md)."""
     checkpoint_every: int = 1
     """Write ``last.ckpt`` every this many epochs of the main stage (0: no checkpoints)."""
+    modality_dropout: float = 0.0
+    """Main-stage probability of replacing each modality of a training dialogue by its training
+    mean (the stand-in of absent modalities; see ``merc.data.modality_subsets``), so that
+    missing-modality inputs and the subset explanations are on-distribution. 0 disables."""
+    modality_dropout_unit: str = "both"
+    """``dialogue`` (a modality dropped from a whole dialogue), ``utterance`` (from single
+    utterances, context kept) or ``both`` (each dialogue one way or the other, equal odds)."""
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise ConfigError(f"trainer.modality_dropout must be in [0, 1), got {self.modality_dropout}")
+        if self.modality_dropout_unit not in ("dialogue", "utterance", "both"):
+            raise ConfigError("trainer.modality_dropout_unit must be dialogue, utterance or both, got "
+                              f"'{self.modality_dropout_unit}'")
         if self.checkpoint_every < 0:
             raise ConfigError(f"trainer.checkpoint_every must be ≥ 0, got {self.checkpoint_every}")
         if self.selection not in ("dev", "test-legacy"):

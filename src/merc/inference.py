@@ -191,16 +191,24 @@ class Predictor:
     def predict(self, conversations: Conversations) -> list[dict[str, Any]]:
         """One row per utterance: ids, speaker, text, ``label``, ``confidence``,
         ``probabilities`` ({class: p}), ``explanation`` (dict; ``{"kind": None}`` if the method
-        offers none) and ``true_label`` when the input is labelled."""
+        offers none; its ``interaction`` entry is the model-agnostic modality-interaction
+        explanation, see :func:`merc.explain.interactions_report.interaction_rows`) and
+        ``true_label`` when the input is labelled."""
+        from merc.data.modality_subsets import resolve_stand_in
+        from merc.explain.interactions_report import interaction_rows
+
         dataset = self.prepare(conversations)
         self.method.eval()
         rows: list[dict[str, Any]] = []
         dialogues = dataset.dialogues
+        stand_in, _ = resolve_stand_in(getattr(self.bundle, "stand_in", None), dialogues, self.modalities)
         start = 0
         for batch in make_loader(dialogues, self.modalities, self.batch_size, shuffle=False):
             n_dialogues = len(batch.dialogue_ids)
             probs = self.method.predict_proba(batch).cpu().numpy()  # (N, C)
             explanations = self._explain(batch, probs.shape[0])
+            for e, inter in zip(explanations, interaction_rows(self.method, batch, stand_in, self.modalities)):
+                e["interaction"] = inter
             chunk = dialogues[start:start + n_dialogues]
             start += n_dialogues
             rows.extend(self._rows(chunk, probs, explanations, dataset.label_names))
@@ -211,7 +219,7 @@ class Predictor:
         try:
             result = self.method.explain(batch)
         except NotImplementedError:
-            return [{"kind": None}] * n
+            return [{"kind": None} for _ in range(n)]
         return explanation_rows(kind, result, n)
 
     def _rows(self, dialogues: Sequence[Dialogue], probs: np.ndarray, explanations: list[dict[str, Any]],
@@ -301,13 +309,15 @@ def dataset_from_records(records: Sequence[Mapping[str, Any]], label_names: Sequ
 
 
 def write_predictions(rows: Sequence[Mapping[str, Any]], path: str | Path, fmt: str | None = None) -> Path:
-    """Write prediction rows as CSV (one ``prob_<class>`` column per class, the explanation as
-    JSON text) or JSON (a list of nested objects); atomic. ``fmt`` defaults to the suffix."""
+    """Write prediction rows as CSV (one ``prob_<class>`` column per class, the interaction pattern
+    and its modalities, the explanation as JSON text) or JSON (a list of nested objects), plus
+    ``<name>.dictionary.md`` describing the columns; atomic. ``fmt`` defaults to the suffix."""
     import csv
     import io
     import json
 
     from merc.io_utils import atomic_write_json, atomic_write_text
+    from merc.tables import PREDICTION_BASE, PREDICTION_COLUMNS, write_file_dictionary
 
     p = Path(path)
     fmt = fmt or ("json" if p.suffix.lower() == ".json" else "csv")
@@ -321,9 +331,15 @@ def write_predictions(rows: Sequence[Mapping[str, Any]], path: str | Path, fmt: 
             if any(k in r for r in rows)]
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(base + [f"prob_{c}" for c in classes] + ["explanation"])
+    writer.writerow(base + [f"prob_{c}" for c in classes] + ["interaction_pattern", "interaction_modalities",
+                                                             "explanation"])
     for r in rows:
+        inter = (r.get("explanation") or {}).get("interaction") or {}
         writer.writerow([r.get(k, "") for k in base] + [f"{r['probabilities'][c]:.6f}" for c in classes]
-                        + [json.dumps(r.get("explanation"), separators=(",", ":"))])
+                        + [inter.get("pattern", ""), inter.get("modalities", ""),
+                           json.dumps(r.get("explanation"), separators=(",", ":"))])
     atomic_write_text(p, buffer.getvalue())
+    write_file_dictionary(p, "one utterance", {k: v for k, v in PREDICTION_COLUMNS.items()
+                                               if k in base or k not in PREDICTION_BASE})
     return p
+

@@ -63,6 +63,25 @@ def _run(args: argparse.Namespace) -> int:
         if lmap.unmapped_model:
             print(f"  model classes without a counterpart in the data: {', '.join(lmap.unmapped_model)} "
                   f"(mean probability {metrics['discarded_probability']:.3f} discarded)")
+    from merc.tables import TableDoc, write_data_dictionary
+
+    write_data_dictionary(out, [TableDoc("predictions.csv", "one utterance of the split", {
+        "dialogue_id": "dialogue identifier", "utterance_id": "utterance identifier", "gold": "gold emotion",
+        "predicted": "predicted emotion", "p_<class>": "predicted probability of each class"})],
+        "Evaluation: data dictionary")
+    if args.missing_modality:
+        from merc.data.collate import make_loader
+        from merc.data.modality_subsets import resolve_stand_in
+        from merc.evaluation.missing_modality import missing_modality_rows, write_missing_modality_report
+        from merc.explain.interactions import collect_interactions
+
+        stand, source = resolve_stand_in(bundle.stand_in, dialogues, bundle.modalities)
+        got = collect_interactions(bundle.method, make_loader(dialogues, bundle.modalities, args.batch_size, False),
+                                   stand, bundle.modalities, "dialogue")
+        rows = missing_modality_rows(got["log_probs"], got["label"], bundle.modalities, bundle.label_names)
+        write_missing_modality_report(rows, out, f"{args.split}: weighted F1 by available modalities ({source})")
+        print("weighted F1 by available modalities: " + ", ".join(f"{r['present']} {r['weighted_f1']:.1f}"
+                                                                  for r in rows))
     print(f"{args.split}: weighted F1 {metrics['weighted_f1']:.2f}  accuracy {metrics['accuracy']:.2f}  "
           f"macro F1 {metrics['macro_f1']:.2f}  (n={metrics['n']})")
     for name, f1 in metrics["per_class_f1"].items():
@@ -95,6 +114,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model_dir", metavar="MODEL_DIR", help="a model directory written by 'merc train' (seed_<s>/)")
     p.add_argument("data", metavar="DATA", nargs="?", help="catalog name or data file (default: training data)")
     p.add_argument("--data-path", dest="data_path", help="local files for a catalog dataset")
+    p.add_argument("--missing-modality", dest="missing_modality", action="store_true",
+                   help="also score every subset of the model's modalities (absent ones replaced by their training "
+                        "mean) into missing_modality.{md,csv,json,png}")
     p.add_argument("--format", help="force the data file format")
     p.add_argument("--split", default="test", choices=("train", "dev", "test"), help="split to score")
     p.add_argument("--batch-size", dest="batch_size", type=int, default=32, help="dialogues per batch")

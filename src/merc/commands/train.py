@@ -19,6 +19,7 @@ _FLAG_KEYS: dict[str, tuple[str, str]] = {
     "strategy": ("trainer", "strategy"), "accelerator": ("trainer", "accelerator"), "threads": ("trainer", "threads"),
     "out": ("output", "dir"), "explain": ("output", "explain"),
     "resume": ("trainer", "resume"), "checkpoint_every": ("trainer", "checkpoint_every"),
+    "modality_dropout": ("trainer", "modality_dropout"),
 }
 
 
@@ -61,6 +62,9 @@ def add_experiment_options(p: argparse.ArgumentParser) -> None:
                    help="continue an interrupted run in --out from its last checkpoint; finished seeds are kept")
     g.add_argument("--checkpoint-every", dest="checkpoint_every", type=int, metavar="EPOCHS",
                    help="write the resumable checkpoint every this many epochs (0: never)")
+    g.add_argument("--modality-dropout", dest="modality_dropout", type=float, metavar="P",
+                   help="replace each modality of a training dialogue by its training mean with probability P "
+                        "(missing-modality robustness; on-distribution subset explanations; default 0)")
     g = p.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", help="output directory")
     g.add_argument("--explain", action="store_const", const=True,

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from merc.io_utils import atomic_path, atomic_write_json, atomic_write_text
+from merc.tables import TableDoc, write_data_dictionary
 
 SUMMARY_METRICS = ("weighted_f1", "accuracy", "macro_f1")
 
@@ -83,6 +84,10 @@ def write_results(out_dir: str | Path, title: str, summary: dict[str, dict[str, 
     atomic_write_text(paths["csv"], results_csv(summary, label_names))
     atomic_write_json(paths["json"], {"title": title, "notes": list(notes), "provenance": provenance,
                                       "label_names": list(label_names), "summary": summary})
+    write_data_dictionary(out, [TableDoc("results.csv", "one metric of one split over the seeds", {
+        "split": "dev or test", "metric": "weighted_f1, accuracy, macro_f1, ... or f1_<class> (percent)",
+        "mean": "mean over seeds", "std": "standard deviation over seeds", "values": "per-seed values, space-separated"})],
+        "Results: data dictionary")
     return paths
 
 
@@ -103,6 +108,8 @@ def write_confusion(path_stem: str | Path, confusion: Sequence[Sequence[int]], l
         writer.writerow([name, *row.tolist()])
     csv_path, png_path = stem.with_suffix(".csv"), stem.with_suffix(".png")
     atomic_write_text(csv_path, buf.getvalue())
+    write_data_dictionary(csv_path.parent, [TableDoc(csv_path.name, "one gold class", {
+        "gold\\predicted": "gold emotion", "<class>": "utterances of that gold class predicted as <class>"})])
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     size = 1.0 + 0.6 * len(label_names)
     fig, ax = plt.subplots(figsize=(size + 1.5, size))

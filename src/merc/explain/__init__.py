@@ -10,6 +10,9 @@ its report::
 
 Built-in: ``components`` (DnR). Other methods add their own entry, e.g.
 ``REPORTERS["modality_attention"] = write_attention_report``.
+
+Every model, whatever its method, also gets the model-agnostic modality-interaction explanation
+(:mod:`merc.explain.interactions`, report in :mod:`merc.explain.interactions_report`).
 """
 
 from __future__ import annotations
@@ -71,17 +74,24 @@ def write_explanations(method: Any, dialogues: Sequence[Any], modalities: Sequen
 
 
 def explain_to_dir(model_dir: str | Path, dataset: Any, split: str, out_dir: str | Path,
-                   batch_size: int = 16) -> Path | None:
-    """Explain the model directory ``model_dir`` on ``dataset``'s ``split`` (used by ``merc train --explain``).
-
-    Returns ``out_dir``, or ``None`` when the method offers no explanation (nothing is written).
-    """
+                   batch_size: int = 16) -> Path:
+    """Explain the model directory ``model_dir`` on ``dataset``'s ``split`` (used by ``merc train --explain``):
+    the modality-interaction explanation for every model, plus the method's own when it has one."""
+    from merc.explain.interactions_report import explain_interactions
     from merc.training.model_dir import load_model_dir
 
+    from merc.errors import ConfigError
+
     bundle = load_model_dir(model_dir)
-    if getattr(bundle.method, "explanation_kind", None) is None:
-        return None
-    write_explanations(bundle.method, dataset.split(split), bundle.modalities, bundle.label_names, out_dir, batch_size)
+    dialogues = dataset.split(split)
+    try:
+        explain_interactions(bundle.method, dialogues, bundle.modalities, bundle.label_names, out_dir,
+                             bundle.stand_in, batch_size)
+    except ConfigError:  # frame-level inputs have no stand-in; the method's own explanation still runs
+        if getattr(bundle.method, "explanation_kind", None) is None:
+            raise
+    if getattr(bundle.method, "explanation_kind", None) is not None:
+        write_explanations(bundle.method, dialogues, bundle.modalities, bundle.label_names, out_dir, batch_size)
     return Path(out_dir)
 
 

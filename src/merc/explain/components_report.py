@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -11,7 +9,8 @@ import numpy as np
 
 from merc.errors import MercError
 from merc.explain import components as stats
-from merc.io_utils import atomic_write_json, atomic_write_text
+from merc.io_utils import atomic_write_json
+from merc.tables import META_COLUMNS, TableDoc, readable_meta, write_csv, write_data_dictionary
 
 REQUIRED = ("label", "probs", "kl", "gold_drop", "components")
 
@@ -89,21 +88,22 @@ def write_components_report(explanation: dict[str, Any], label_names: Sequence[s
     s = summarize_components(explanation, label_names)
     names, mods, classes = s["component_names"], s["modalities"], list(label_names)
     per_utt = explanation["per_utterance"]
-    _write_csv(out / "per_utterance.csv", *_per_utterance_rows(per_utt, names, classes))
+    write_csv(out / "per_utterance.csv", *_per_utterance_rows(per_utt, names, classes))
     class_header = ["class", "n", *names]
     for key, file in (("per_class_kl", "per_class_sensitivity.csv"), ("per_class_gold_drop", "per_class_gold_drop.csv")):
-        _write_csv(out / file, class_header, [[c, int(n), *_fmt(row)] for c, n, row in
+        write_csv(out / file, class_header, [[c, int(n), *_fmt(row)] for c, n, row in
                                               zip(classes, s["class_counts"], s[key])])
     if "per_class_kind_kl" in s:
-        _write_csv(out / "per_class_kind_sensitivity.csv", ["class", "n", *s["kind_names"]],
+        write_csv(out / "per_class_kind_sensitivity.csv", ["class", "n", *s["kind_names"]],
                    [[c, int(n), *_fmt(row)] for c, n, row in zip(classes, s["class_counts"], s["per_class_kind_kl"])])
-    _write_csv(out / "pairwise_kl.csv", ["component", *names], [[n, *_fmt(row)] for n, row in zip(names, s["pairwise_kl"])])
-    _write_csv(out / "modality_dominance.csv", ["class", *mods],
+    write_csv(out / "pairwise_kl.csv", ["component", *names], [[n, *_fmt(row)] for n, row in zip(names, s["pairwise_kl"])])
+    write_csv(out / "modality_dominance.csv", ["class", *mods],
                [[c, *_fmt(row)] for c, row in zip(classes, s["modality_dominance"])])
-    _write_csv(out / "component_quality.csv",
+    write_csv(out / "component_quality.csv",
                ["component", "mean_kl", "mean_gold_drop", "fisher_ratio", "probe_accuracy"],
                [[n, *_fmt([a, b, c, d])] for n, a, b, c, d in
                 zip(names, s["mean_kl"], s["mean_gold_drop"], s["fisher_ratio"], s["probe_accuracy"])])
+    write_data_dictionary(out, component_table_docs(per_utt, names, mods), "Explanation tables: data dictionary")
     summary = _jsonable(s)
     atomic_write_json(out / "summary.json", summary)
     if plots:
@@ -111,6 +111,36 @@ def write_components_report(explanation: dict[str, Any], label_names: Sequence[s
 
         summary["figures"] = [p.name for p in plot_components_report(s, out)]
     return summary
+
+
+def component_table_docs(per_utt: dict[str, Any], names: list[str], mods: list[str]) -> list[TableDoc]:
+    """Data dictionary entries of the components report's tables."""
+    meta = {k[5:]: META_COLUMNS.get(k[5:], "per-utterance meta of the data") for k in sorted(per_utt)
+            if k.startswith("meta:")}
+    by_class = {"class": "gold emotion", "n": "utterances of that class"}
+    kinds = "components are <modality>:<kind>, kind U unique, R redundant, S synergy"
+    return [
+        TableDoc("per_utterance.csv", "one utterance", {
+            "dialogue_id": "dialogue identifier", "position": "0-based position in its dialogue",
+            "label": "gold emotion (empty if unlabelled)", "predicted": "predicted emotion",
+            "p_predicted": "its probability",
+            "kl[<component>]": f"KL(P_full ‖ P without the component) ({kinds})",
+            "gold_drop[<component>]": "P_full(gold) − P_without(gold)",
+            "kind_kl[<U|R|S>]": "KL(P_full ‖ P without that kind in every modality)",
+            "shapley[<kind or modality>]": "on-distribution Shapley attribution over kinds, then modalities "
+                                            "(when computed; docs/explanations.md)", **meta}),
+        TableDoc("per_class_sensitivity.csv", "one gold class", {**by_class, "<component>": "mean kl[component]"}),
+        TableDoc("per_class_gold_drop.csv", "one gold class", {**by_class, "<component>": "mean gold_drop[component]"}),
+        TableDoc("per_class_kind_sensitivity.csv", "one gold class", {**by_class, "U, R, S": "mean kind_kl[kind]"}),
+        TableDoc("pairwise_kl.csv", "one component", {"component": "row component",
+                                                      "<component>": "mean symmetric KL between the two"}),
+        TableDoc("modality_dominance.csv", "one gold class",
+                 {"class": "gold emotion", **{m: f"mean share of the sensitivity carried by {m}" for m in mods}}),
+        TableDoc("component_quality.csv", "one component", {
+            "component": kinds, "mean_kl": "mean kl", "mean_gold_drop": "mean gold drop",
+            "fisher_ratio": "tr(S_B)/tr(S_W) of the component vectors w.r.t. gold classes",
+            "probe_accuracy": "3-fold linear-probe accuracy predicting the gold class"}),
+    ]
 
 
 def _per_utterance_rows(per_utt: dict[str, Any], names: list[str], classes: list[str]) -> tuple[list[str], list[list[Any]]]:
@@ -132,7 +162,8 @@ def _per_utterance_rows(per_utt: dict[str, Any], names: list[str], classes: list
         rows.append([dialogue[i], int(position[i]), classes[labels[i]] if labels[i] >= 0 else "",
                      classes[pred[i]], f"{probs[i, pred[i]]:.6g}", *_fmt(per_utt["kl"][i]),
                      *_fmt(per_utt["gold_drop"][i]), *(_fmt(kind_kl[i]) if kind_kl is not None else []),
-                     *(_fmt(shapley[i]) if shapley is not None else []), *[_scalar(per_utt[k][i]) for k in meta_keys]])
+                     *(_fmt(shapley[i]) if shapley is not None else []),
+                     *[readable_meta(k[5:], per_utt[k][i]) for k in meta_keys]])
     return header, rows
 
 
@@ -145,20 +176,8 @@ def _shapley_header(per_utt: dict[str, Any], names: list[str]) -> list[str]:
     return [f"shapley[{k}]" for k in kinds] + [f"shapley[{m}]" for m in mods]
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
-
-
 def _fmt(values: Any) -> list[str]:
     return ["" if not np.isfinite(v) else f"{float(v):.6g}" for v in np.asarray(values, dtype=np.float64)]
-
-
-def _scalar(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
 
 
 def _jsonable(summary: dict[str, Any]) -> dict[str, Any]:

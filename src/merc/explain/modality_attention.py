@@ -79,6 +79,14 @@ def write_modality_attention_report(explanation: dict[str, Any], label_names: Se
     writer.writerows(zip(dialogue, position, name[labels], name[preds], *(np.round(attn[:, k], 6) for k in range(3)),
                          dominant))
     atomic_write_text(out / "modality_attention.csv", buf.getvalue())
+    from merc.tables import TableDoc, write_data_dictionary
+
+    write_data_dictionary(out, [TableDoc("modality_attention.csv", "one utterance", {
+        "dialogue_id": "dialogue identifier", "position": "0-based position in its dialogue",
+        "label": "gold emotion (empty if unlabelled)", "predicted": "predicted emotion",
+        "attention_audio": "share of the fusion [CLS] attention on the audio tokens",
+        "attention_text": "share on the text tokens", "attention_special": "share on [CLS]/[SEP]",
+        "dominant": "modality with the larger share (a audio, t text)"})], "DRKF attention: data dictionary")
     atomic_write_json(out / "summary.json", _jsonable(summary))
     if plots:
         _plot(summary, out / "modality_attention.png")

@@ -25,8 +25,9 @@ def save_figure(fig: plt.Figure, path: Path) -> Path:
 
 
 def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[str], title: str, colorbar: str,
-            path: Path, cmap: str = "viridis", fmt: str = "{:.2f}", center: bool = False) -> Path:
-    """Annotated heatmap of ``values`` ``[R, K]`` (NaN cells left blank)."""
+            path: Path, cmap: str = "viridis", fmt: str = "{:.2f}", center: bool = False,
+            xlabel: str | None = None, ylabel: str | None = None) -> Path:
+    """Annotated heatmap of ``values`` ``[R, K]`` (NaN cells left blank); the colour bar is its legend."""
     values = np.asarray(values, dtype=np.float64)
     fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(cols), 1.2 + 0.45 * len(rows)))
     finite = values[np.isfinite(values)]
@@ -38,12 +39,16 @@ def heatmap(values: np.ndarray, rows: Sequence[str], cols: Sequence[str], title:
     ax.set_xticks(range(len(cols)), labels=list(cols), rotation=45, ha="right")
     ax.set_yticks(range(len(rows)), labels=list(rows))
     if values.size <= 400:
-        mid = float(np.nanmean(finite)) if finite.size else 0.0
         for (i, j), v in np.ndenumerate(values):
-            if np.isfinite(v):
+            if np.isfinite(v):  # text colour by the cell's luminance, readable on any colour map
+                r, g, b, _ = im.cmap(im.norm(v))
                 ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7,
-                        color="white" if (v < mid and not center) else "black")
+                        color="white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black")
     fig.colorbar(im, ax=ax, label=colorbar)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
     ax.set_title(title)
     return save_figure(fig, path)
 
@@ -55,9 +60,14 @@ def component_bars(values: np.ndarray, names: Sequence[str], title: str, ylabel:
     colours = [KIND_COLOURS.get(n.split(":")[-1], "grey") for n in names]
     ax.bar(range(len(names)), np.nan_to_num(np.asarray(values, dtype=np.float64)), color=colours)
     ax.set_xticks(range(len(names)), labels=list(names), rotation=45, ha="right")
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=c, label=k) for k, c in KIND_COLOURS.items()
+               if any(n.split(":")[-1] == k for n in names)]
     if reference is not None:
-        ax.axhline(reference, color="black", linestyle="--", linewidth=1, label="chance")
-        ax.legend(frameon=False)
+        handles.append(ax.axhline(reference, color="black", linestyle="--", linewidth=1, label="chance"))
+    if handles:
+        ax.legend(handles=handles, frameon=False, fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.spines[["top", "right"]].set_visible(False)

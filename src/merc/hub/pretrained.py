@@ -33,6 +33,7 @@ from merc.hub.card import render_card
 from merc.hub.spec import model_spec
 from merc.io_utils import atomic_path, atomic_write_json, atomic_write_text
 from merc.registry import EXTRACTORS
+from merc.data.modality_subsets import STAND_IN_FILE, load_stand_in, save_stand_in
 from merc.training.model_dir import CONFIG, WEIGHTS, ModelBundle, build_from, load_model_dir, read_weights
 
 CONFIG_JSON = "config.json"
@@ -74,6 +75,8 @@ def save_pretrained(bundle: ModelBundle, path: str | Path, card: Mapping[str, An
     state = {k: v.detach().cpu().contiguous().clone() for k, v in bundle.method.state_dict().items()}
     with atomic_path(out / WEIGHTS) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "merc_version": __version__})
+    if bundle.stand_in is not None:  # absent-modality stand-ins of the interaction explanation
+        save_stand_in(out / STAND_IN_FILE, bundle.stand_in)
     atomic_write_text(out / CARD, render_card(config))
     atomic_write_json(out / CONFIG_JSON, config)
     return out
@@ -136,7 +139,7 @@ def load_pretrained(name_or_path: str | Path, revision: str | None = None) -> Mo
         raise MercError(f"{root / WEIGHTS}: weights do not match {CONFIG_JSON} (missing {len(missing)}, "
                         f"unexpected {len(unexpected)}); the directory was mixed up")
     method.eval()
-    return ModelBundle(method, config, labels, architecture, metrics, info, root)
+    return ModelBundle(method, config, labels, architecture, metrics, info, root, load_stand_in(root / STAND_IN_FILE))
 
 
 def push_to_hub(bundle: ModelBundle, repo_id: str, private: bool = False, token: str | None = None,

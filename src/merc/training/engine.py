@@ -32,6 +32,7 @@ import torch
 
 from merc.config import ExperimentConfig, resolve_model_options
 from merc.data.collate import make_loader
+from merc.data.modality_subsets import training_means
 from merc.data.schema import DialogueDataset
 from merc.errors import ConfigError, MercError
 from merc.evaluation.metrics import compute_metrics
@@ -209,8 +210,11 @@ def train_run(config: ExperimentConfig, seed: int, dataset: DialogueDataset, out
         raise MercError("trainer.selection=test-legacy needs a test split")
     eval_splits = EVAL_SPLITS_LEGACY if legacy else EVAL_SPLITS_DEV
     weights = class_weights_for(dataset) if t.class_weights else None
+    stand_in = training_means(train, modalities)  # absent-modality stand-ins (dropout, subset explanations)
     module = LitMethod(method, t.lr, t.weight_decay, dataset.label_names, weights, eval_splits,
-                       "test" if legacy else "dev", Recipe.from_trainer(t))
+                       "test" if legacy else "dev", Recipe.from_trainer(t), modality_dropout=t.modality_dropout,
+                       stand_in={m: torch.from_numpy(v) for m, v in stand_in.items()}, seed=seed,
+                       modality_dropout_unit=t.modality_dropout_unit)
     tracker, timer = BestStateTracker("select_wf1"), EpochTimer()
     callbacks: list[L.Callback] = [tracker, timer, RNGStateCallback(), RunIdentityCheck(identity)]
     if t.patience > 0:
@@ -233,7 +237,7 @@ def train_run(config: ExperimentConfig, seed: int, dataset: DialogueDataset, out
             "dataset_meta": _jsonable(dataset.meta), "seed": seed, "run_identity": identity,
             "resumed_from": str(ckpt) if ckpt else None, **(extra_info or {})}
     if is_global_zero():
-        save_model_dir(out, method, config, dataset.label_names, metrics, info)
+        save_model_dir(out, method, config, dataset.label_names, metrics, info, stand_in)
         remove_checkpoints(out)
     return RunResult(seed, out, metrics, tracker.best_epoch, trainer.current_epoch, time.perf_counter() - start,
                      metrics["epoch_seconds"])

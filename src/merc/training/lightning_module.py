@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from merc.data.collate import Batch
+from merc.data.modality_subsets import apply_modality_dropout
 from merc.errors import NumericalError
 from merc.evaluation.metrics import compute_metrics
 from merc.methods.base import Method
@@ -39,13 +40,21 @@ class LitMethod(L.LightningModule):
             the labelled legacy mode).
         recipe: optimiser and learning-rate schedule (:mod:`merc.training.recipe`; default Adam,
             constant learning rate).
+        modality_dropout: probability of replacing each modality of a training dialogue by
+            ``stand_in`` (:func:`merc.data.modality_subsets.apply_modality_dropout`).
+        stand_in: modality → ``[d_m]`` training mean (needed when ``modality_dropout > 0``).
+        seed: the run's seed (the dropout draws depend on seed, epoch and dialogue id).
+        modality_dropout_unit: ``dialogue``, ``utterance`` or ``both`` (see ``dropout_present``).
     """
 
     def __init__(self, method: Method, lr: float, weight_decay: float, label_names: Sequence[str],
                  class_weights: Tensor | None = None, eval_splits: Sequence[str] = EVAL_SPLITS_DEV,
-                 selection_split: str = "dev", recipe: Recipe | None = None) -> None:
+                 selection_split: str = "dev", recipe: Recipe | None = None, modality_dropout: float = 0.0,
+                 stand_in: dict[str, Tensor] | None = None, seed: int = 0, modality_dropout_unit: str = "both") -> None:
         super().__init__()
         self.recipe = recipe or Recipe()
+        self.modality_dropout, self.stand_in, self.seed = float(modality_dropout), stand_in or {}, int(seed)
+        self.modality_dropout_unit = modality_dropout_unit
         self.method = method
         self.lr = lr
         self.weight_decay = weight_decay
@@ -69,6 +78,8 @@ class LitMethod(L.LightningModule):
     # -- training -------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         weights = self.class_weights if self.class_weights.numel() else None
+        batch = apply_modality_dropout(batch, self.modality_dropout, self.stand_in, self.seed, self.current_epoch,
+                                       self.modality_dropout_unit)
         loss, terms, _ = self.method.training_loss(batch, weights)
         local_finite = bool(torch.isfinite(loss))
         finite = local_finite

@@ -8,6 +8,8 @@ Layout::
       labels.json         class names in index order
       metrics.json        dev/test metrics, selected epoch, seed, selection mode
       info.json           library version, dataset provenance, extractors used for features
+      stand_in.safetensors  training mean of each modality: the stand-in of an absent modality
+                          (modality dropout, subset explanations; absent in older directories)
 
 Every file is written atomically; ``model.safetensors`` is written last-but-one and
 ``info.json`` last, so a directory without ``info.json`` is incomplete and is refused.
@@ -32,6 +34,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save_file
 
 from merc.config import ExperimentConfig, save_yaml
+from merc.data.modality_subsets import STAND_IN_FILE, load_stand_in, save_stand_in
 from merc.errors import DataError, MercError
 from merc.io_utils import atomic_path, atomic_write_json, load_json_file, load_yaml_file, read_bytes_bounded
 from merc.methods.base import Method
@@ -61,6 +64,7 @@ class ModelBundle:
         metrics: the metrics recorded at training time.
         info: provenance (version, dataset, extractors).
         path: the directory.
+        stand_in: modality → ``[d_m]`` training mean (``None`` for directories that predate it).
     """
 
     method: Method
@@ -70,6 +74,7 @@ class ModelBundle:
     metrics: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    stand_in: dict[str, torch.Tensor] | None = None
 
     @property
     def modalities(self) -> list[str]:
@@ -92,8 +97,10 @@ def build_from(config: ExperimentConfig, architecture: dict[str, Any]) -> Method
 
 
 def save_model_dir(path: str | Path, method: Method, config: ExperimentConfig, label_names: list[str],
-                   metrics: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
-    """Write ``method`` and everything needed to reload it into directory ``path``."""
+                   metrics: dict[str, Any], extra: dict[str, Any] | None = None,
+                   stand_in: dict[str, Any] | None = None) -> Path:
+    """Write ``method`` and everything needed to reload it into directory ``path``
+    (with ``stand_in``, the modality stand-ins as ``stand_in.safetensors``)."""
     from merc import __version__
 
     out = Path(path)
@@ -105,6 +112,8 @@ def save_model_dir(path: str | Path, method: Method, config: ExperimentConfig, l
     state = {k: v.detach().cpu().contiguous().clone() for k, v in method.state_dict().items()}
     with atomic_path(out / WEIGHTS) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "merc_version": __version__})
+    if stand_in is not None:
+        save_stand_in(out / STAND_IN_FILE, stand_in)
     atomic_write_json(out / INFO, {"merc_version": __version__, **(extra or {})})
     return out
 
@@ -137,7 +146,8 @@ def load_model_dir(path: str | Path) -> ModelBundle:
     method = build_from(config, architecture)
     method.load_state_dict(state, strict=True)
     method.eval()
-    return ModelBundle(method, config, label_names, architecture, metrics, info, root)
+    return ModelBundle(method, config, label_names, architecture, metrics, info, root,
+                       load_stand_in(root / STAND_IN_FILE))
 
 
 def _mapping(value: Any, path: Path) -> dict[str, Any]:

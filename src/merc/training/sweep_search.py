@@ -93,6 +93,12 @@ def write_table(out: Path, rows: list[dict[str, Any]], spec: SweepSpec) -> dict[
     atomic_write_text(paths["csv"], buf.getvalue())
     atomic_write_json(paths["json"], {"search": spec.search, "metric": spec.metric, "direction": spec.direction,
                                       "seeds": spec.seeds, "rows": rows, "best": best["id"] if best else None})
+    from merc.tables import TableDoc, write_data_dictionary
+
+    write_data_dictionary(out, [TableDoc("sweep.csv", "one metric of one split of one configuration", {
+        "configuration": "configuration id", **{k: "value of this swept parameter" for k in keys},
+        "n_seeds": "seeds that finished", "split": "dev or test", "metric": "weighted_f1, accuracy or macro_f1 (%)",
+        "mean": "mean over seeds", "std": "standard deviation over seeds"})], "Sweep: data dictionary")
     return paths
 
 
