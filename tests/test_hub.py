@@ -44,7 +44,7 @@ def test_save_pretrained_round_trip_gives_identical_predictions(synthetic_model,
     legacy = Predictor.from_dir(model_dir)
     before = legacy.predict(test)
     hf_dir = legacy.save_pretrained(tmp_path / "hf", card={"dataset": "synthetic-small", "licence": "Apache-2.0"})
-    assert sorted(p.name for p in hf_dir.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert sorted(p.name for p in hf_dir.iterdir()) == ["README.md", "config.json", "model.safetensors", "stand_in.safetensors"]
     config = json.loads((hf_dir / "config.json").read_text())
     assert config["model_type"] == "merc" and config["labels"] == legacy.label_names
     assert config["architecture"]["input_dims"] == legacy.input_dims
