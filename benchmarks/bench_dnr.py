@@ -517,7 +517,7 @@ def render_memory(memory: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [MEMORY_START, "### DnR memory: MMGCN + DnR on an IEMOCAP-shaped dict pickle", "",
              f"Measured with `python benchmarks/bench_dnr.py --memory` ({time.strftime('%Y-%m-%d')}, "
              f"{platform.machine()}, torch {torch.__version__}, {any_run['threads']} thread): a random dict-format "
-             "pickle of IEMOCAP's shape (120 train dialogues / 5810 utterances, longest "
+             "pickle of IEMOCAP's shape (120 train dialogues / 5810 utterances, of which the loader carves 12 out as dev, longest "
              f"{any_run['longest_dialogue']}; text 768, audio 512, visual 1024), batches of {any_run['batch_size']} "
              "dialogues, bundled defaults. Each row is a fresh process that loads the pickle, builds the model, runs "
              "one Divide epoch (DnR), one Refine training epoch and one evaluation pass; peak RSS "
