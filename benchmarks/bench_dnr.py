@@ -78,6 +78,19 @@ def machine_state() -> dict[str, Any]:
             "cpus": os.cpu_count()}
 
 
+def divide_epoch(method: Any, batches: Any) -> None:
+    """One Divide-stage pass (forward + loss + backward + Adam) of DnR ``method`` over ``batches``."""
+    from merc.methods.dnr.divide_stage import DivideModule
+
+    module = DivideModule(method.decomposer, method.divide_heads, method.config)
+    opt = module.configure_optimizers()
+    for batch in batches:
+        loss = module.training_step(batch, 0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
 def parse_variants(specs: list[str]) -> dict[str, dict[str, Any]]:
     """``["defaults", "view_fraction=1", "divide_only=true,view_chunk=1"]`` → cost variants."""
     import yaml
@@ -97,7 +110,6 @@ def measure_cost(backbone: str, dataset: Any, num_batches: int, repeats: int,
     """Per-step CPU time of the raw backbone and of DnR variants (same batches, interleaved)."""
     from merc.config import ModelConfig, resolve_model_options
     from merc.data.collate import make_loader
-    from merc.methods.dnr.divide_stage import DivideModule
     from merc.registry import METHODS
 
     mods = list(dataset.dims)
@@ -128,16 +140,10 @@ def measure_cost(backbone: str, dataset: Any, num_batches: int, repeats: int,
     per_step = {k: float(np.mean(v)) for k, v in samples.items()}
     per_step_wall = {k: float(np.mean(v)) for k, v in walls.items()}
     dnr = next(m for k, m in methods.items() if k != "none")
-    module = DivideModule(dnr.decomposer, dnr.divide_heads, dnr.config)
     dnr.decomposer.requires_grad_(True)
     dnr.divide_heads.requires_grad_(True)
-    opt = module.configure_optimizers()
     start = time.process_time()
-    for batch in batches:
-        loss = module.training_step(batch, 0)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    divide_epoch(dnr, batches)
     divide_step = (time.process_time() - start) / len(batches)
     return {"per_step_cpu_s": per_step, "ratio": {k: v / per_step["none"] for k, v in per_step.items()},
             "per_step_wall_s": per_step_wall,
@@ -188,7 +194,6 @@ def memory_worker(variant: str, pickle_path: str, batch_size: int, backbone: str
     from merc.config import DataConfig, ModelConfig, resolve_model_options
     from merc.data.collate import make_loader
     from merc.data.loading import load_dataset
-    from merc.methods.dnr.divide_stage import DivideModule
     from merc.registry import METHODS
 
     torch.set_num_threads(1)
@@ -203,13 +208,7 @@ def memory_worker(variant: str, pickle_path: str, batch_size: int, backbone: str
     loader = make_loader(dataset.split("train"), list(dataset.dims), batch_size, shuffle=True, seed=0)
     start, start_wall = time.process_time(), time.perf_counter()
     if method_name == "dnr":
-        module = DivideModule(method.decomposer, method.divide_heads, method.config)
-        opt = module.configure_optimizers()
-        for batch in loader:
-            loss = module.training_step(batch, 0)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        divide_epoch(method, loader)
         method.freeze_decomposer()
     opt = torch.optim.Adam(method.param_groups(1e-4, 1e-8))
     method.train()

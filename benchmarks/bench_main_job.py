@@ -132,15 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                 Path(args.json).write_text(json.dumps(results, indent=2))
     text = render(results, args)
     if not args.no_write:
-        from merc.io_utils import atomic_write_text
+        from bench_dnr import write_section  # same directory
 
-        current = DOCS.read_text(encoding="utf-8")
-        if START in current and END in current:
-            head, rest = current.split(START, 1)
-            current = head + text.rstrip("\n") + rest.split(END, 1)[1]
-        else:
-            current = current.rstrip("\n") + "\n\n" + text
-        atomic_write_text(DOCS, current)
+        write_section(text, DOCS, START, END)
     print(text)
     return 0
 
