@@ -333,8 +333,10 @@ def main() -> None:
             runs[name].append({**json.loads(proc.stdout.strip().splitlines()[-1]),
                                "load": [load_before[0], os.getloadavg()[0]]})
             r = runs[name][-1]
-            speeds = ", ".join(f"{t} thread(s) {v['batches16']['cpu']:,.0f} CPU / {v['batches16']['wall']:,.0f} wall utt/s"
-                               for t, v in r["inference"].items())
+            speeds = ", ".join(f"{t} thread(s) {v['batches16']['cpu']:,.0f} CPU / {v['batches16']['wall']:,.0f} wall, "
+                               f"sorted {v['sorted32']['cpu']:,.0f} CPU utt/s" for t, v in r["inference"].items())
+            speeds += "".join(f"; + DnR {t} thread(s) {v['batches16']['cpu']:,.0f} CPU / sorted "
+                              f"{v['sorted32']['cpu']:,.0f} CPU utt/s" for t, v in r["inference_dnr"].items())
             print(f"round {round_ + 1} {name}: epoch CPU {r['epoch_cpu_s']:.2f}s (wall {r['epoch_s']:.2f}s), "
                   f"inference {speeds}, peak RSS {r['peak_rss_mb']:.0f} MB, load {r['load'][0]:.2f} → "
                   f"{r['load'][1]:.2f}", flush=True)

@@ -51,7 +51,7 @@ MEMORY_START, MEMORY_END = "<!-- bench_dnr_memory:start -->", "<!-- bench_dnr_me
 #: DnR variants of the cost table (the first is the bundled defaults)
 COST_VARIANTS = {"dnr": {}, "dnr view_fraction=1": {"view_fraction": 1.0},
                  "dnr view_fraction=0.4": {"view_fraction": 0.4},
-                 "dnr batch_views=false": {"batch_views": False, "view_fraction": 1.0},
+                 "dnr batch_views=false view_fraction=1": {"batch_views": False, "view_fraction": 1.0},
                  "dnr divide_only": {"divide_only": True}}
 
 
@@ -78,11 +78,38 @@ def machine_state() -> dict[str, Any]:
             "cpus": os.cpu_count()}
 
 
-def measure_cost(backbone: str, dataset: Any, num_batches: int, repeats: int) -> dict[str, Any]:
+def divide_epoch(method: Any, batches: Any) -> None:
+    """One Divide-stage pass (forward + loss + backward + Adam) of DnR ``method`` over ``batches``."""
+    from merc.methods.dnr.divide_stage import DivideModule
+
+    module = DivideModule(method.decomposer, method.divide_heads, method.config)
+    opt = module.configure_optimizers()
+    for batch in batches:
+        loss = module.training_step(batch, 0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def parse_variants(specs: list[str]) -> dict[str, dict[str, Any]]:
+    """``["defaults", "view_fraction=1", "divide_only=true,view_chunk=1"]`` → cost variants."""
+    import yaml
+
+    out: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        if spec == "defaults":
+            out["dnr"] = {}
+            continue
+        pairs = [item.split("=", 1) for item in spec.split(",")]
+        out["dnr " + spec.replace(",", " ")] = {k: yaml.safe_load(v) for k, v in pairs}
+    return out
+
+
+def measure_cost(backbone: str, dataset: Any, num_batches: int, repeats: int,
+                 variants: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Per-step CPU time of the raw backbone and of DnR variants (same batches, interleaved)."""
     from merc.config import ModelConfig, resolve_model_options
     from merc.data.collate import make_loader
-    from merc.methods.dnr.divide_stage import DivideModule
     from merc.registry import METHODS
 
     mods = list(dataset.dims)
@@ -93,7 +120,7 @@ def measure_cost(backbone: str, dataset: Any, num_batches: int, repeats: int) ->
     resolved = resolve_model_options(ModelConfig(method="dnr", backbone=backbone))
     torch.manual_seed(0)
     methods = {"none": METHODS.create("none", backbone=backbone, backbone_options=resolved.backbone_options, **arch)}
-    for name, extra in COST_VARIANTS.items():
+    for name, extra in (variants or COST_VARIANTS).items():
         m = METHODS.create("dnr", backbone=backbone, backbone_options=resolved.backbone_options, **arch,
                            **{**resolved.method_options, **extra})
         m.freeze_decomposer()
@@ -112,17 +139,11 @@ def measure_cost(backbone: str, dataset: Any, num_batches: int, repeats: int) ->
     # sampled views make steps uneven: the mean over the passes is the per-epoch cost
     per_step = {k: float(np.mean(v)) for k, v in samples.items()}
     per_step_wall = {k: float(np.mean(v)) for k, v in walls.items()}
-    dnr = methods["dnr"]
-    module = DivideModule(dnr.decomposer, dnr.divide_heads, dnr.config)
+    dnr = next(m for k, m in methods.items() if k != "none")
     dnr.decomposer.requires_grad_(True)
     dnr.divide_heads.requires_grad_(True)
-    opt = module.configure_optimizers()
     start = time.process_time()
-    for batch in batches:
-        loss = module.training_step(batch, 0)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    divide_epoch(dnr, batches)
     divide_step = (time.process_time() - start) / len(batches)
     return {"per_step_cpu_s": per_step, "ratio": {k: v / per_step["none"] for k, v in per_step.items()},
             "per_step_wall_s": per_step_wall,
@@ -133,7 +154,7 @@ def measure_cost(backbone: str, dataset: Any, num_batches: int, repeats: int) ->
 
 #: variants of the memory measurement (method, DnR options)
 MEMORY_VARIANTS = {"none": ("none", {}), "dnr": ("dnr", {}), "dnr view_fraction=1": ("dnr", {"view_fraction": 1.0}),
-                   "dnr view_chunk=1": ("dnr", {"view_chunk": 1})}
+                   "dnr view_fraction=1 view_chunk=1": ("dnr", {"view_fraction": 1.0, "view_chunk": 1})}
 IEMOCAP_DIMS = {"text": 768, "audio": 512, "visual": 1024}  # DnR's IEMOCAP dict pickle (DATA.md)
 
 
@@ -143,12 +164,14 @@ def write_iemocap_dict_pickle(path: Path, seed: int = 0) -> Path:
     import pickle
 
     rng = np.random.default_rng(seed)
-    lengths = []
+    lengths: list[int] = []
     for n, total in ((120, 5810), (31, 1623)):
-        extra = rng.multinomial(total - 20 * n - 90, rng.dirichlet(np.ones(n)))
-        part = (20 + extra).tolist()
-        part[0] += 90  # IEMOCAP's longest dialogue has 110 utterances
-        lengths += part
+        part = np.full(n, 20)
+        part[0] = 110  # IEMOCAP's longest dialogue
+        while part.sum() < total:  # spread the rest at random, at most 110 each
+            i = int(rng.integers(1, n))
+            part[i] += part[i] < 110
+        lengths += part.tolist()
     ids = [f"Ses0{i % 5 + 1}_d{i:03d}" for i in range(len(lengths))]
     obj: dict[str, Any] = {"trainVid": ids[:120], "testVid": ids[120:], "speaker": {}, "label": {}, "sentence": {},
                            **{key: {} for key in IEMOCAP_DIMS}}
@@ -171,7 +194,6 @@ def memory_worker(variant: str, pickle_path: str, batch_size: int, backbone: str
     from merc.config import DataConfig, ModelConfig, resolve_model_options
     from merc.data.collate import make_loader
     from merc.data.loading import load_dataset
-    from merc.methods.dnr.divide_stage import DivideModule
     from merc.registry import METHODS
 
     torch.set_num_threads(1)
@@ -186,13 +208,7 @@ def memory_worker(variant: str, pickle_path: str, batch_size: int, backbone: str
     loader = make_loader(dataset.split("train"), list(dataset.dims), batch_size, shuffle=True, seed=0)
     start, start_wall = time.process_time(), time.perf_counter()
     if method_name == "dnr":
-        module = DivideModule(method.decomposer, method.divide_heads, method.config)
-        opt = module.configure_optimizers()
-        for batch in loader:
-            loss = module.training_step(batch, 0)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        divide_epoch(method, loader)
         method.freeze_decomposer()
     opt = torch.optim.Adam(method.param_groups(1e-4, 1e-8))
     method.train()
@@ -466,7 +482,7 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
     cost = {b: r["cost"] for b, r in results.items() if not b.startswith("_") and "cost" in r}
     if cost:
         any_cost = next(iter(cost.values()))
-        variants = [k for k in any_cost["ratio"] if k != "none"]
+        variants = list(dict.fromkeys(k for c in cost.values() for k in c["ratio"] if k != "none"))
         lines += ["### Cost of DnR per training epoch, relative to the raw backbone", "",
                   f"Seconds per training step (forward + loss + backward + Adam step; mean over {any_cost['repeats']} "
                   f"interleaved passes over the same {any_cost['batches']} batches of 16 dialogues, each pass seeded "
@@ -479,7 +495,8 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
                   "|---|---|" + "---|" * len(variants) + "---|---|"]
         for b, c in cost.items():
             r, w = c["ratio"], c.get("wall_ratio", {})
-            cells = [f"**{r[v]:.2f}×** ({w[v]:.2f}×)" if v in w else f"**{r[v]:.2f}×**" for v in variants]
+            cells = [("–" if v not in r else f"**{r[v]:.2f}×** ({w[v]:.2f}×)" if v in w else f"**{r[v]:.2f}×**")
+                     for v in variants]
             m = c.get("machine", {})
             state = (f"{m['before']['threads']}, {'/'.join(map(str, m['before']['load']))} → "
                      f"{'/'.join(map(str, m['after']['load']))}" if m else "–")
@@ -499,7 +516,7 @@ def render_memory(memory: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [MEMORY_START, "### DnR memory: MMGCN + DnR on an IEMOCAP-shaped dict pickle", "",
              f"Measured with `python benchmarks/bench_dnr.py --memory` ({time.strftime('%Y-%m-%d')}, "
              f"{platform.machine()}, torch {torch.__version__}, {any_run['threads']} thread): a random dict-format "
-             "pickle of IEMOCAP's shape (120 train dialogues / 5810 utterances, longest "
+             "pickle of IEMOCAP's shape (120 train dialogues / 5810 utterances, of which the loader carves 12 out as dev, longest "
              f"{any_run['longest_dialogue']}; text 768, audio 512, visual 1024), batches of {any_run['batch_size']} "
              "dialogues, bundled defaults. Each row is a fresh process that loads the pickle, builds the model, runs "
              "one Divide epoch (DnR), one Refine training epoch and one evaluation pass; peak RSS "
@@ -548,6 +565,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cost-batches", type=int, default=3)
     parser.add_argument("--cost-repeats", type=int, default=3)
     parser.add_argument("--cost-only", action="store_true")
+    parser.add_argument("--cost-variants", nargs="+", default=None, metavar="SPEC",
+                        help="DnR variants of the cost table: 'defaults' or KEY=VALUE[,KEY=VALUE] option sets "
+                             "(default: defaults, view_fraction=1, view_fraction=0.4, batch_views=false, divide_only)")
     parser.add_argument("--memory", action="store_true",
                         help="only measure peak RSS of MMGCN (+ DnR) on an IEMOCAP-shaped dict pickle")
     parser.add_argument("--memory-batch", type=int, default=64, help="dialogues per batch of --memory")
@@ -607,7 +627,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.skip_cost:
         for b in backbones:
-            results[b]["cost"] = measure_cost(b, dataset, args.cost_batches, args.cost_repeats)
+            variants = parse_variants(args.cost_variants) if args.cost_variants else None
+            results[b]["cost"] = measure_cost(b, dataset, args.cost_batches, args.cost_repeats, variants)
             print(b, "cost ratios:", {k: round(v, 2) for k, v in results[b]["cost"]["ratio"].items()}, flush=True)
             save()
     if not args.cost_only:

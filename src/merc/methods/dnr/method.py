@@ -190,7 +190,7 @@ class DnRMethod(Method):
             return self.backbone(stack_views(components, views[part], cross, mask), mask.repeat(k, 1),
                                  speakers.repeat(k, 1))
 
-        chunk = self.config.view_chunk or len(views) if self.config.batch_views else 1
+        chunk = (self.config.view_chunk or len(views)) if self.config.batch_views else 1
         checkpoint = self.config.view_chunk > 0 and torch.is_grad_enabled() and self.training
         outs: list[BackboneOutput] = []
         for start in range(0, len(views), chunk):
