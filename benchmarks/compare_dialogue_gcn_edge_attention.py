@@ -41,9 +41,9 @@ import bench_meld  # noqa: E402
 from tune_meld_dev import without_test  # noqa: E402
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "faithful": {},
+    "faithful": {"nodal_attention": True},  # the authors' wiring with their README run's --nodal-attention
     "earlier": {"edge_attention_layer": "graphconv", "nodal_scores": "bilinear"},
-    "faithful_no_nodal": {"nodal_attention": False},
+    "faithful_no_nodal": {"nodal_attention": False},  # the default since 2026-12-02
 }
 #: the synthetic budget of bench_dnr's DialogueGCN rows; MELD: bench_meld's dialogue_gcn settings
 TRAINER = {"synthetic-iemocap": {"max_epochs": 20, "patience": 6},
