@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--divide-epochs", type=int, default=5)
     parser.add_argument("--explain-dialogues", type=int, default=6)
-    parser.add_argument("--work", default="/tmp/bench_interactions")
+    parser.add_argument("--work", default=str(REPO / "runs" / "bench_interactions"),
+                        help="where the trained models and explanations go (default: runs/bench_interactions)")
     parser.add_argument("--append", action="store_true",
                         help="add these runs to the results already in docs/results_interactions.json")
     parser.add_argument("--render-only", dest="render_only", action="store_true",
