@@ -93,12 +93,20 @@ def test_impossible_override_is_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("umask, mode", [(0o027, 0o640), (0o002, 0o664), (0o022, 0o644)])
 def test_written_files_respect_the_umask(tmp_path, umask, mode):
+    import torch
+    from safetensors.torch import save_file
+
+    from merc.io_utils import atomic_path
+
     previous = os.umask(umask)
     try:
         atomic_write_text(tmp_path / "a.txt", "x")
+        with atomic_path(tmp_path / "w.safetensors") as tmp:  # safetensors recreates the file 0600
+            save_file({"w": torch.zeros(2)}, str(tmp))
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "w.safetensors").stat().st_mode) == mode
 
 
 def test_predict_has_a_default_out():
