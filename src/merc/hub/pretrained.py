@@ -18,7 +18,6 @@ package (:data:`BUNDLED`, e.g. ``meld-text``) and, when online, a Hub repository
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from importlib import resources
@@ -31,10 +30,11 @@ from merc.config import ExperimentConfig
 from merc.errors import MercError
 from merc.hub.card import render_card
 from merc.hub.spec import model_spec
-from merc.io_utils import atomic_path, atomic_write_json, atomic_write_text
+from merc.io_utils import atomic_path, atomic_write_json, atomic_write_text, load_json_file
 from merc.registry import EXTRACTORS
 from merc.data.modality_subsets import STAND_IN_FILE, load_stand_in, save_stand_in
-from merc.training.model_dir import CONFIG, WEIGHTS, ModelBundle, build_from, load_model_dir, read_weights
+from merc.training.model_dir import (CONFIG, WEIGHTS, ModelBundle, check_architecture, check_label_names,
+                                     load_checked_method, load_model_dir, with_legacy_options)
 
 CONFIG_JSON = "config.json"
 CARD = "README.md"
@@ -116,13 +116,15 @@ def load_pretrained(name_or_path: str | Path, revision: str | None = None) -> Mo
     if not (root / CONFIG_JSON).is_file() or not (root / WEIGHTS).is_file():
         raise MercError(f"{root}: incomplete model directory, needs {CONFIG_JSON} and {WEIGHTS}; copy the whole "
                         "directory or save it again")
+    raw = load_json_file(root / CONFIG_JSON)
+    if not isinstance(raw, dict) or raw.get("model_type") != MODEL_TYPE:
+        found = raw.get("model_type") if isinstance(raw, dict) else type(raw).__name__
+        raise MercError(f"{root / CONFIG_JSON}: model_type is {found!r}, not 'merc'; this is not "
+                        "a merc model (a plain transformers model belongs in merc finetune --encoder)")
     try:
-        raw = json.loads((root / CONFIG_JSON).read_text(encoding="utf-8"))
-        if raw.get("model_type") != MODEL_TYPE:
-            raise MercError(f"{root / CONFIG_JSON}: model_type is {raw.get('model_type')!r}, not 'merc'; this is not "
-                            "a merc model (a plain transformers model belongs in merc finetune --encoder)")
-        config = ExperimentConfig.from_dict(raw["experiment"], source=str(root / CONFIG_JSON))
-        architecture, labels = dict(raw["architecture"]), [str(x) for x in raw["labels"]]
+        config = with_legacy_options(ExperimentConfig.from_dict(raw["experiment"], source=str(root / CONFIG_JSON)))
+        architecture = check_architecture(raw.get("architecture"), root / CONFIG_JSON)
+        labels = check_label_names(raw.get("labels"), architecture["num_classes"], root / CONFIG_JSON)
         spec = {m: dict(r) for m, r in dict(raw.get("feature_spec") or {}).items()}
         # records of registered extractors can be rebuilt by Predictor; others (merc finetune's
         # context features) only check supplied features
@@ -130,15 +132,10 @@ def load_pretrained(name_or_path: str | Path, revision: str | None = None) -> Mo
                 "extractors": {m: r for m, r in spec.items() if r.get("name") in EXTRACTORS},
                 "feature_spec": {m: r for m, r in spec.items() if r.get("name") not in EXTRACTORS}}
         metrics = dict(raw.get("metrics") or {})
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MercError(f"{root / CONFIG_JSON}: unreadable model config ({type(exc).__name__}); save the model "
                         "again or restore the file") from None
-    method = build_from(config, architecture)
-    missing, unexpected = method.load_state_dict(read_weights(root), strict=False)
-    if missing or unexpected:
-        raise MercError(f"{root / WEIGHTS}: weights do not match {CONFIG_JSON} (missing {len(missing)}, "
-                        f"unexpected {len(unexpected)}); the directory was mixed up")
-    method.eval()
+    method = load_checked_method(config, architecture, root)
     return ModelBundle(method, config, labels, architecture, metrics, info, root, load_stand_in(root / STAND_IN_FILE))
 
 

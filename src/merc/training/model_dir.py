@@ -139,15 +139,21 @@ def load_model_dir(path: str | Path) -> ModelBundle:
     label_names = check_label_names(load_json_file(root / LABELS), architecture["num_classes"], root / LABELS)
     metrics = _mapping(load_json_file(root / METRICS), root / METRICS) if (root / METRICS).exists() else {}
     info = _mapping(load_json_file(root / INFO), root / INFO)
+    return ModelBundle(load_checked_method(config, architecture, root), config, label_names, architecture, metrics,
+                       info, root, load_stand_in(root / STAND_IN_FILE))
+
+
+def load_checked_method(config: ExperimentConfig, architecture: dict[str, Any], root: Path) -> Method:
+    """The method described by ``config``/``architecture`` with ``root/model.safetensors`` loaded, in
+    eval mode; every tensor's shape is checked on the ``meta`` device first, so a forged config
+    cannot make us allocate."""
     state = read_weights(root)
-    with torch.device("meta"):  # shapes only: a forged config cannot make us allocate
+    with torch.device("meta"):
         probe = build_from(config, architecture)
     check_shapes(probe.state_dict(), state, root / WEIGHTS)
     method = build_from(config, architecture)
     method.load_state_dict(state, strict=True)
-    method.eval()
-    return ModelBundle(method, config, label_names, architecture, metrics, info, root,
-                       load_stand_in(root / STAND_IN_FILE))
+    return method.eval()
 
 
 def _mapping(value: Any, path: Path) -> dict[str, Any]:
