@@ -10,7 +10,7 @@ from merc.backbones.dialogue_gcn import BasisRGCNConv
 from merc.nn.graph import num_relations, window_graph
 
 
-@pytest.mark.parametrize("order", ["relation", "basis", "auto"])
+@pytest.mark.parametrize("order", ["weight", "relation", "basis", "auto"])
 def test_basis_rgcn_matches_pyg_rgcnconv(order: str) -> None:
     torch.manual_seed(0)
     mask = torch.ones(4, 9, dtype=torch.bool)
@@ -32,7 +32,7 @@ def test_basis_rgcn_matches_pyg_rgcnconv(order: str) -> None:
         assert torch.allclose(p.grad, q.grad, atol=1e-10)
 
 
-@pytest.mark.parametrize("order", ["relation", "basis"])
+@pytest.mark.parametrize("order", ["weight", "relation", "basis"])
 def test_basis_rgcn_isolated_node_gets_root_and_bias_only(order: str) -> None:
     conv = BasisRGCNConv(3, 2, 2, 1)
     conv.order = order
@@ -52,7 +52,7 @@ def _graph_and_features(seed: int = 1):  # type: ignore[no-untyped-def]
     return graph, x, weight
 
 
-@pytest.mark.parametrize("order", ["relation", "basis"])
+@pytest.mark.parametrize("order", ["weight", "relation", "basis"])
 def test_weighted_basis_rgcn_matches_hand_computation(order: str) -> None:
     # h_i = x_i W_root + b + Σ_r 1/|N_r(i)| Σ_{j ∈ N_r(i)} w_ji x_j W_r, written edge by edge
     graph, x, weight = _graph_and_features()
@@ -75,7 +75,7 @@ def test_weighted_basis_rgcn_matches_hand_computation(order: str) -> None:
     assert w.grad is not None and bool((w.grad != 0).any())
 
 
-@pytest.mark.parametrize("order", ["relation", "basis"])
+@pytest.mark.parametrize("order", ["weight", "relation", "basis"])
 def test_unit_edge_weights_still_match_pyg_rgcnconv(order: str) -> None:
     graph, x, _ = _graph_and_features(2)
     ref = RGCNConv(5, 4, num_relations(2), num_bases=3).double()
@@ -85,3 +85,25 @@ def test_unit_edge_weights_still_match_pyg_rgcnconv(order: str) -> None:
     ones = torch.ones(graph.num_edges, dtype=torch.float64)
     torch.testing.assert_close(new(x, graph.edge_index, graph.edge_type, ones),
                                ref(x, graph.edge_index, graph.edge_type))
+
+
+def test_dense_edge_scores_equal_the_per_edge_dot_products() -> None:
+    from merc.backbones.base import unflatten_valid, valid_index
+    from merc.backbones.dialogue_gcn import edge_scores
+    from merc.nn.graph import window_graph
+
+    torch.manual_seed(0)
+    mask = torch.arange(7).unsqueeze(0) < torch.tensor([7, 3, 5]).unsqueeze(1)
+    speakers = torch.randint(0, 2, (3, 7))
+    graph = window_graph(mask, speakers, 2, 1, 2)
+    index = valid_index(mask)
+    g = torch.randn(int(mask.sum()), 4, dtype=torch.float64, requires_grad=True)
+    weight = torch.nn.Linear(4, 4, bias=False).double()
+    source, target = graph.edge_index
+    expected = torch.stack([g[t] @ weight.weight.T @ g[s] for s, t in zip(source.tolist(), target.tolist())])
+    assert 3 * 7 * 7 <= 16 * graph.num_edges  # this graph takes the dense path
+    got = edge_scores(weight, g, unflatten_valid(g, mask, index), mask, index, graph.edge_index)
+    torch.testing.assert_close(got, expected)
+    (grad,) = torch.autograd.grad(got.square().sum(), g)
+    (expected_grad,) = torch.autograd.grad(expected.square().sum(), g)
+    torch.testing.assert_close(grad, expected_grad)

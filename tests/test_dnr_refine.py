@@ -12,6 +12,7 @@ from merc.methods.dnr.decomposer import Components
 from merc.methods.dnr.refine import (ORIGINAL, ViewSpec, component_drop_views, contrastive_views, project_views,
                                      refine_terms, refined_dim, refined_inputs, sample_terms, split_views,
                                      stack_views)
+from merc.backbones.base import Backbone
 from merc.registry import METHODS
 
 
@@ -196,6 +197,27 @@ def test_projected_views_equal_the_projection_of_each_view() -> None:
             torch.testing.assert_close(got[m][v], layers[m](x[m]))
 
 
+def test_projected_views_share_one_input_dropout_mask() -> None:
+    c = parts("tav", n=6, d=3)
+    torch.manual_seed(0)
+    layers = {m: torch.nn.Linear(21, 5) for m in "tav"}
+    for layer in layers.values():
+        layer.input_dropout = 0.5  # e.g. bc-LSTM's dropout before its RNN
+    views = [ORIGINAL, *contrastive_views(list("tav"), True, True, [0.2, 0.1]), *component_drop_views(list("tav"))]
+    torch.manual_seed(7)
+    got = project_views(c, views, True, layers)
+    torch.manual_seed(7)  # the masks are drawn first, then the views' noise in the same order
+    full = refined_inputs(c, True)
+    keep = {m: torch.empty_like(full[m]).bernoulli_(0.5) * 2 for m in "tav"}
+    assert all(0 < k.count_nonzero() < k.numel() for k in keep.values())
+    for v, view in enumerate(views):
+        x = refined_inputs(c, True, view)
+        for m in "tav":
+            kept = view.keep is None or m in view.keep
+            expected = layers[m](x[m] * keep[m]) if kept or view.drop else layers[m].bias.expand(6, 5)
+            torch.testing.assert_close(got[m][v], expected)
+
+
 @pytest.mark.parametrize("fraction", [0.2, 0.4, 0.7])
 def test_sampled_terms_are_an_unbiased_estimate_of_the_full_refine_loss(fraction: float) -> None:
     method = build()
@@ -260,12 +282,15 @@ def test_chunked_and_unchunked_steps_give_the_same_gradients(backbone: str) -> N
             torch.testing.assert_close(chunk_grads[k], grads[k], atol=1e-6, rtol=1e-4)
 
 
-def test_projected_and_materialised_views_give_the_same_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    loss, grads = grads_of_one_step("mmgcn")
-    from merc.backbones.mmgcn import MMGCN
+@pytest.mark.parametrize("backbone", ["late_fusion", "mmgcn", "mm_dfn", "dialogue_gcn", "bc_lstm"])
+def test_projected_and_materialised_views_give_the_same_step(backbone: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from merc.registry import BACKBONES
 
-    monkeypatch.setattr(MMGCN, "input_projections", lambda self: None)  # padded x̃ per view instead
-    slow_loss, slow_grads = grads_of_one_step("mmgcn")
+    cls = BACKBONES.get(backbone)
+    assert cls.input_projections is not Backbone.input_projections  # the fast path exists
+    loss, grads = grads_of_one_step(backbone)
+    monkeypatch.setattr(cls, "input_projections", lambda self: None)  # padded x̃ per view instead
+    slow_loss, slow_grads = grads_of_one_step(backbone)
     assert slow_loss == pytest.approx(loss, rel=1e-5)
     for k in grads:
         torch.testing.assert_close(slow_grads[k], grads[k], atol=1e-6, rtol=1e-4)

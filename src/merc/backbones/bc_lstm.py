@@ -34,8 +34,10 @@ class ContextBlock(nn.Module):
         self.rnn = MaskedRNN(in_dim, hidden, layers, dropout, cell)
         self.dense = nn.Linear(2 * hidden, dense)
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        h = self.rnn(self.dropout(x), mask)  # (B, L, 2·hidden)
+    def forward(self, x: Tensor, mask: Tensor, projected: bool = False) -> Tensor:
+        """``projected``: ``x`` is already the RNN's first-layer input projection of the
+        dropped-out input (:meth:`BcLSTM.input_projections`)."""
+        h = self.rnn(x, mask, projected=True) if projected else self.rnn(self.dropout(x), mask)  # (B, L, 2·hidden)
         return self.dropout(torch.tanh(self.dense(h)))  # (B, L, dense)
 
 
@@ -90,13 +92,27 @@ class BcLSTM(Backbone):
             self.fusion = ContextBlock(dense * len(input_dims), hidden, dense, layers, dropout, cell)
             self.joint = nn.Linear(dense, num_classes)
 
-    def forward(self, features: dict[str, Tensor], mask: Tensor, speakers: Tensor) -> BackboneOutput:
+    def input_projections(self) -> dict[str, nn.Module] | None:
+        """Each modality RNN's first-layer input projection, with the block's input dropout as
+        ``input_dropout`` (in training) for the caller to apply before it; ``None`` with
+        ``use_speaker`` (the party embedding is added before the dropout)."""
+        if self.speaker is not None:
+            return None
+        out = {}
+        for m, d in self.input_dims.items():
+            proj = self.blocks[m].rnn.input_projections({m: d})[m]
+            proj.input_dropout = self.blocks[m].dropout.p if self.training else 0.0
+            out[m] = proj
+        return out
+
+    def forward(self, features: dict[str, Tensor], mask: Tensor, speakers: Tensor,
+                projected: bool = False) -> BackboneOutput:
         index = valid_index(mask)
         spk = speakers.clamp(0, self.num_speakers - 1)
         dense, logits = [], {}
         for m in self.modalities:
             x = features[m] + self.speaker[m](spk) if self.speaker is not None else features[m]
-            z = self.blocks[m](x, mask)  # (B, L, dense)
+            z = self.blocks[m](x, mask, projected)  # (B, L, dense)
             dense.append(z)
             logits[m] = self.classifiers[m](flatten_valid(z, mask, index))  # (N, C)
         if self.hierarchical:

@@ -9,7 +9,7 @@ from torch_geometric.nn import GraphConv
 from torch_geometric.nn.inits import glorot, zeros
 from torch_geometric.utils import softmax as edge_softmax
 
-from merc.backbones.base import Backbone, BackboneOutput, unflatten_valid
+from merc.backbones.base import Backbone, BackboneOutput, flatten_valid, unflatten_valid, valid_index
 from merc.errors import ConfigError
 from merc.nn.graph import num_relations, window_graph
 from merc.nn.sequence import MaskedRNN
@@ -33,11 +33,14 @@ class BasisRGCNConv(nn.Module):
 
     computed without PyG's loop over relations, whose per-relation ``weight[r]`` slicing makes
     the backward pass write a full ``[R, in, out]`` gradient per relation (DialogueGCN on MELD has
-    ``R = 2·9² = 162``: ~10× slower on CPU). Two exact evaluation orders, chosen per call by
-    their multiply count:
+    ``R = 2·9² = 162``: ~10× slower on CPU). Three exact evaluation orders, chosen per call by
+    their multiply count and the width of the per-edge tensors they materialise:
 
-    - *relation-first* (few relations, e.g. IEMOCAP's ``R = 8``): mean-aggregate ``x`` per
-      (target, relation) into ``[N, R·in]`` and multiply once by the stacked ``W_r``;
+    - *weight-first* (few relations and ``out ≤ in``, e.g. IEMOCAP's ``R = 8``): ``x W_r`` for
+      every relation in one product ``[N, R·out]``, then one gather/scatter of the scaled
+      ``[E, out]`` messages;
+    - *relation-first* (few relations, ``out > in``): mean-aggregate ``x`` per (target, relation)
+      into ``[N, R·in]`` and multiply once by the stacked ``W_r``;
     - *basis-first* (many relations): ``x V_b`` for all bases once, then one gather/scatter of
       the basis-weighted messages over the edges.
 
@@ -51,7 +54,7 @@ class BasisRGCNConv(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.num_relations, self.num_bases = num_relations, num_bases
         self.order = "auto"
-        """``"auto"`` (cheaper of the two), ``"relation"`` or ``"basis"``: the evaluation order."""
+        """``"auto"`` (the cheapest), ``"weight"``, ``"relation"`` or ``"basis"``: the evaluation order."""
         self.weight = nn.Parameter(torch.empty(num_bases, in_channels, out_channels))  # V_b
         self.comp = nn.Parameter(torch.empty(num_relations, num_bases))  # a_rb
         self.root = nn.Parameter(torch.empty(in_channels, out_channels))
@@ -73,7 +76,15 @@ class BasisRGCNConv(nn.Module):
         count.index_add_(0, group, torch.ones_like(group, dtype=x.dtype))
         # multiply counts; the gather in basis-first costs more per multiply, hence the factor 2
         relation_first = N * R * I <= 2 * (source.numel() * B + N * I * B)
-        if self.order == "relation" or (self.order == "auto" and relation_first):
+        order = self.order if self.order != "auto" else ("basis" if not relation_first else
+                                                          "weight" if O <= I else "relation")
+        if order == "weight":
+            w = torch.einsum("rb,bio->iro", self.comp, self.weight).reshape(I, R * O)  # [W_1 … W_R]
+            scale = 1.0 / count[group] if edge_weight is None else edge_weight / count[group]  # (E,)
+            xw = (x @ w).view(N * R, O)  # row n·R + r: x_n W_r
+            messages = xw.index_select(0, source * R + edge_type) * scale.unsqueeze(-1)  # (E, O)
+            out = torch.zeros(N, O, dtype=x.dtype, device=x.device).index_add_(0, target, messages)
+        elif order == "relation":
             w = torch.einsum("rb,bio->rio", self.comp, self.weight).reshape(R * I, O)  # stacked W_r
             messages = x[source] if edge_weight is None else x[source] * edge_weight.unsqueeze(-1)  # (E, I)
             agg = torch.zeros(N * R, I, dtype=x.dtype, device=x.device).index_add_(0, group, messages)
@@ -86,6 +97,29 @@ class BasisRGCNConv(nn.Module):
             messages = torch.einsum("eb,ebo->eo", coef, xv[source])  # (E, O)
             out = torch.zeros(N, O, dtype=x.dtype, device=x.device).index_add_(0, target, messages)
         return out + x @ self.root + self.bias
+
+
+def edge_scores(weight: nn.Linear, g: Tensor, padded: Tensor, mask: Tensor, index: Tensor,
+                edge_index: Tensor) -> Tensor:
+    r"""DialogueGCN's edge-attention scores :math:`g_i^\top W_e g_j` of every edge ``j → i``.
+
+    Two exact evaluations, chosen by size: per dialogue one ``[L, L]`` product
+    :math:`(G W_e^\top) G^\top` (a batched matrix product, then one gather of the ``E`` scores)
+    when ``B·L² ≤ 16·E`` — never materialising ``[E, F]`` tensors, whose allocation and memory
+    traffic dominate for many stacked views — and otherwise the per-edge dot products.
+
+    Shapes:
+        - g ``[N, F]`` (real utterances, batch-major); padded ``[B, L, F]`` (the same rows,
+          padded); mask ``[B, L]``; index ``[N]`` (:func:`valid_index`); edge_index ``[2, E]``
+        - output ``[E]``
+    """
+    source, target = edge_index
+    B, L = mask.shape
+    if B * L * L > 16 * source.numel():
+        return (weight(g)[target] * g[source]).sum(-1)
+    query = unflatten_valid(weight(g), mask, index)  # (B, L, F); padding rows are never gathered
+    scores = torch.bmm(query, padded.transpose(1, 2))  # (B, L, L): [b, i, j] = q_bi · g_bj
+    return scores.reshape(-1).index_select(0, index[target] * L + index[source] % L)
 
 
 def nodal_attention(h: Tensor, mask: Tensor, query: nn.Linear, bounded: bool) -> Tensor:
@@ -187,12 +221,23 @@ class DialogueGCN(Backbone):
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(classifier_hidden, num_classes)
 
-    def forward(self, features: dict[str, Tensor], mask: Tensor, speakers: Tensor) -> BackboneOutput:
-        x = torch.cat([features[m] for m in self.modalities], dim=-1)  # (B, L, Σd)
-        g = self.context(x, mask)[mask]  # (N, 2·Dc)
+    def input_projections(self) -> dict[str, nn.Module]:
+        """The context GRU's first-layer input projection, one column block per modality
+        (:meth:`merc.nn.sequence.MaskedRNN.input_projections`): the GRU reads the modalities
+        concatenated, so its input gates are ``Σ_m W_m x_m + b``."""
+        return self.context.input_projections(self.input_dims)
+
+    def forward(self, features: dict[str, Tensor], mask: Tensor, speakers: Tensor,
+                projected: bool = False) -> BackboneOutput:
+        if projected:  # features[m] = W_m x_m (+ b for the first): the GRU's input gates, summed
+            padded = self.context(sum(features[m] for m in self.modalities), mask, projected=True)
+        else:
+            padded = self.context(torch.cat([features[m] for m in self.modalities], dim=-1), mask)  # (B, L, 2·Dc)
+        index = valid_index(mask)
+        g = flatten_valid(padded, mask, index)  # (N, 2·Dc)
         graph = window_graph(mask, speakers, self.window_past, self.window_future, self.num_speakers)
+        score = edge_scores(self.edge_attention, g, padded, mask, index, graph.edge_index)  # (E,) g_i^T W_e g_j
         source, target = graph.edge_index
-        score = (self.edge_attention(g)[target] * g[source]).sum(-1)  # (E,) g_i^T W_e g_j
         alpha = edge_softmax(score, target, num_nodes=graph.num_nodes)  # over each target's window
         if self.edge_attention_layer == "rgcn":
             h = self.rgcn(g, graph.edge_index, graph.edge_type, alpha)  # (N, G)

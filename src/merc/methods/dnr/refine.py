@@ -149,18 +149,31 @@ def project_views(components: dict[str, Components], views: list[ViewSpec], cros
       give the same numbers under the same seed;
     - any other view (component drops): its x̃ projected row by row (never padded).
 
+    A layer with an attribute ``input_dropout = p > 0`` (a backbone whose first op is dropout
+    then a linear map, e.g. bc-LSTM in training) reads ``dropout(x̃)`` with **one** dropout mask
+    per step, shared by every view (the materialised path draws one mask per view), so that
+    views still differ only by their masking and noise.
+
     Shapes:
         - components: modality → ``[N, D]`` parts; layers: modality → ``Linear(D', H_m)``
         - output: modality → ``[V, N, H_m]``
     """
     mods = list(components)
-    base = {m: layers[m](x) for m, x in refined_inputs(components, cross_features).items()}  # m → (N, H)
+    refined = refined_inputs(components, cross_features)
+    # a layer with ``input_dropout`` p > 0 reads dropout(x̃): one mask per step, shared by all views
+    keep = {m: torch.empty_like(x).bernoulli_(1 - p).div_(1 - p) for m, x in refined.items()
+            if (p := float(getattr(layers[m], "input_dropout", 0.0))) > 0}
+
+    def dropped(m: str, x: Tensor) -> Tensor:
+        return x * keep[m] if m in keep else x
+
+    base = {m: layers[m](dropped(m, x)) for m, x in refined.items()}  # m → (N, H)
     out: dict[str, list[Tensor]] = {m: [] for m in mods}
     for view in views:
         if view.drop or (view.keep is not None and view.sigma > 0):
             x = refined_inputs(components, cross_features, view)
             for m in mods:
-                out[m].append(layers[m](x[m]))
+                out[m].append(layers[m](dropped(m, x[m])))
             continue
         for m in mods:
             layer, D = layers[m], components[m].r.shape[-1]
@@ -169,6 +182,8 @@ def project_views(components: dict[str, Components], views: list[ViewSpec], cros
                 out[m].append(bias.expand_as(base[m]))
             elif view.sigma > 0:
                 noise = torch.randn_like(components[m].r)  # (N, D)
+                if m in keep:
+                    noise = noise * keep[m][:, D:2 * D]
                 out[m].append(base[m] + view.sigma * noise @ layer.weight[:, D:2 * D].T)
             else:
                 out[m].append(base[m])
