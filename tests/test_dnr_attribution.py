@@ -116,3 +116,23 @@ def test_shapley_runs_in_chunked_backbone_calls(method):
     handle.remove()
     # kind game: 15 partial coalitions × 2 donors + the full one; modality game: 7 × 2 + 1
     assert calls[0] == -(-31 // CHUNK) + -(-15 // CHUNK)
+
+
+@pytest.mark.parametrize("backbone", ["late_fusion", "mmgcn"])
+def test_projected_views_give_the_padded_path_numbers(backbone, monkeypatch):
+    from _dnr_helpers import tiny_backbone_options
+
+    torch.manual_seed(0)
+    m = METHODS.create("dnr", input_dims=DIMS, num_classes=NUM_CLASSES, num_speakers=2, backbone=backbone,
+                       backbone_options=tiny_backbone_options(backbone), dim=4, explain_draws=2).eval()
+    batch = make_batch([4, 6, 2])
+    comps = m.components(batch)
+    with torch.no_grad():
+        target = m(batch).logits.argmax(-1)
+        projected = shapley_attributions(m, comps, batch, target, draws=2, seed=1)
+        assert m.backbone.input_projections() is not None
+        monkeypatch.setattr(m.backbone, "input_projections", lambda: None)  # padded x̃ into the backbone's own layer
+        padded = shapley_attributions(m, comps, batch, target, draws=2, seed=1)
+    for key in ("shapley_kind", "shapley_modality"):
+        torch.testing.assert_close(projected[key], padded[key], atol=1e-5, rtol=1e-5)
+        assert projected[key].abs().max() > 1e-3

@@ -233,3 +233,52 @@ def test_readable_meta_and_merged_data_dictionary(tmp_path) -> None:  # type: ig
     write_data_dictionary(tmp_path, [TableDoc("b.csv", "another", {"y": "a name"})])
     text = (tmp_path / "data_dictionary.md").read_text()
     assert "`a.csv`" in text and "`b.csv`" in text and "| `x` | a number |" in text
+
+
+def _dnr(backbone: str) -> Method:
+    torch.manual_seed(0)
+    method = METHODS.create("dnr", input_dims=dict(DIMS), num_classes=NUM_CLASSES, num_speakers=2, backbone=backbone,
+                            backbone_options=tiny_backbone_options(backbone), dim=8)
+    for p in method.decomposer.parameters():  # a non-trivial (untrained) decomposer, then frozen as after Divide
+        torch.nn.init.normal_(p, std=0.5)
+    method.freeze_decomposer()
+    return method.eval()
+
+
+@pytest.mark.parametrize("kind,backbone", [("dnr", "mmgcn"), ("dnr", "late_fusion"), ("dnr", "dialogue_gcn"),
+                                           ("none", "mmgcn"), ("none", "dialogue_gcn")])
+@pytest.mark.parametrize("scope", ["dialogue", "utterance"])
+def test_fast_subset_path_equals_rerunning_the_method_on_every_copy(kind: str, backbone: str, scope: str) -> None:
+    method = _dnr(backbone) if kind == "dnr" else _plain(backbone)
+    dialogues = make_dialogues([3, 6, 2])
+    batch = collate_dialogues(dialogues, list(DIMS))
+    assert method.utterance_encoding({m: batch.features[m][batch.mask] for m in DIMS}) is not None
+    slow = subset_log_probs(method, batch, STAND, list(DIMS), scope, fast=False)
+    fast = subset_log_probs(method, batch, STAND, list(DIMS), scope)
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(fast[0], fast[-1], atol=1e-3)  # the subsets do change the prediction
+    # padding and batch order: a dialogue explained alone or after the others gives the same numbers
+    shuffled = subset_log_probs(method, collate_dialogues([dialogues[2], dialogues[0], dialogues[1]], list(DIMS)),
+                                STAND, list(DIMS), scope)
+    order = torch.cat([torch.arange(9, 11), torch.arange(0, 3), torch.arange(3, 9)])
+    torch.testing.assert_close(shuffled, slow[:, order], atol=1e-5, rtol=1e-5)
+    alone = subset_log_probs(method, collate_dialogues([dialogues[2]], list(DIMS)), STAND, list(DIMS), scope)
+    torch.testing.assert_close(alone, slow[:, 9:11], atol=1e-5, rtol=1e-5)
+    if scope == "utterance":  # chunked (and per-chunk trimmed) calls give the same numbers
+        chunked = subset_log_probs(method, batch, STAND, list(DIMS), scope, max_utterances=7)
+        torch.testing.assert_close(chunked, slow, atol=1e-5, rtol=1e-5)
+
+
+def test_fast_utterance_scope_encodes_each_utterance_once_per_subset() -> None:
+    method = _dnr("mmgcn")
+    batch = collate_dialogues(make_dialogues([3, 6, 2]), list(DIMS))
+    rows: list[int] = []
+    hook = method.decomposer.register_forward_hook(lambda module, args, out: rows.append(len(args[0]["t"])))
+    try:
+        subset_log_probs(method, batch, STAND, list(DIMS), "utterance")
+        fast_rows, rows[:] = sum(rows), []
+        subset_log_probs(method, batch, STAND, list(DIMS), "utterance", fast=False)
+    finally:
+        hook.remove()
+    assert fast_rows == 8 * 11  # 2^M subsets × N utterances, nothing per copy
+    assert sum(rows) == sum(8 * n * n for n in (3, 6, 2))  # each of the 8n copies of a dialogue re-decomposes all n

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import zlib
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -152,9 +152,45 @@ def stack_subsets(batch: Batch, stand_in: Mapping[str, Tensor], modalities: Sequ
     return replace_absent(stacked, present, stand_in, modalities)
 
 
+def _refuse_sequences(batch: Batch, modalities: Sequence[str]) -> None:
+    """The :func:`replace_absent` refusal for modalities read from frame-level sequences."""
+    for m in modalities:
+        if m in batch.sequences and batch.num_utterances:
+            raise ConfigError(f"modality '{m}' is read from frame-level sequences, which have no stand-in; "
+                              "subset evaluation and modality dropout need utterance-level features "
+                              "(e.g. DRKF with method_options.input_mode=lite)")
+
+
+def _pad(flat: Tensor, mask: Tensor) -> Tensor:
+    """``[N, H]`` real-utterance rows → ``[B, L, H]`` (zeros at padding)."""
+    index = mask.reshape(-1).nonzero().squeeze(1)
+    return flat.new_zeros(mask.numel(), flat.shape[-1]).index_copy(0, index, flat).view(*mask.shape, -1)
+
+
+def _subset_encodings(method: torch.nn.Module, batch: Batch, stand_in: Mapping[str, Tensor],
+                      modalities: Sequence[str]) -> dict[str, Tensor] | None:
+    """``key → [2^M, N, H]``: the method's utterance encoding of every real utterance under every subset
+    (``None`` when the method has no :meth:`~merc.methods.base.Method.utterance_encoding`)."""
+    encode = getattr(method, "utterance_encoding", None)
+    if encode is None:
+        return None
+    flat = {m: batch.features[m][batch.mask] for m in modalities}  # m → (N, d_m)
+    masks = subset_masks(len(modalities))
+    parts: list[dict[str, Tensor]] = []
+    for k in range(len(masks)):  # one subset at a time: N rows per call, never 2^M · N raw features at once
+        feats = {m: x if bool(masks[k, j]) else stand_in[m].to(x.device, x.dtype).expand_as(x)
+                 for j, (m, x) in enumerate(flat.items())}
+        enc = encode(feats)
+        if enc is None:
+            return None
+        parts.append(enc)
+    return {key: torch.stack([p[key] for p in parts]) for key in parts[0]}
+
+
 @torch.no_grad()
 def subset_log_probs(method: torch.nn.Module, batch: Batch, stand_in: Mapping[str, Tensor],
-                     modalities: Sequence[str], scope: str = "dialogue", max_utterances: int = 8192) -> Tensor:
+                     modalities: Sequence[str], scope: str = "dialogue", max_utterances: int = 8192,
+                     fast: bool = True) -> Tensor:
     """Log-probabilities of every utterance under every modality subset.
 
     ``scope="dialogue"``: a modality is absent from the whole dialogue (what a recording without
@@ -162,7 +198,15 @@ def subset_log_probs(method: torch.nn.Module, batch: Batch, stand_in: Mapping[st
     ``scope="utterance"``: only the explained utterance loses it, its context keeps every
     modality (the utterance's own evidence; the interaction explanation). Every (utterance,
     subset) pair is then one copy of its dialogue; copies are batched into forward calls of at
-    most ``max_utterances`` real utterances (one call when they fit).
+    most ``max_utterances`` real utterances (one call when they fit), each trimmed to its
+    longest dialogue.
+
+    With ``fast`` (the default) the all-modalities values come from one plain forward of
+    ``batch`` (that copy *is* the unaltered dialogue), and for a method with an
+    :meth:`~merc.methods.base.Method.utterance_encoding` every utterance is encoded once per
+    subset (``2^M · N`` rows) — a copy reuses the encodings of its unaltered utterances and only
+    its context stage runs per copy. ``fast=False`` re-runs the whole method on every copy
+    (the reference the tests compare against; same numbers up to float rounding).
 
     Shapes:
         - output: ``[2^M, N, C]`` (subset ``k`` as in :func:`subset_masks`; ``N`` batch-major)
@@ -173,33 +217,89 @@ def subset_log_probs(method: torch.nn.Module, batch: Batch, stand_in: Mapping[st
     method.eval()
     S, N = 2 ** len(modalities), batch.num_utterances
     try:
+        if fast:
+            _refuse_sequences(batch, modalities)
+        encoded = _subset_encodings(method, batch, stand_in, modalities) if fast else None
         if scope == "dialogue":
-            logits = method(stack_subsets(batch, stand_in, modalities)).logits  # (S · N, C)
+            if encoded is None:
+                logits = method(stack_subsets(batch, stand_in, modalities)).logits  # (S · N, C)
+            else:
+                mask = batch.mask.repeat(S, 1)  # (S·B, L), copy k = rows k·B … (k+1)·B − 1
+                logits = method.forward_encoded({key: _pad(x.flatten(0, 1), mask) for key, x in encoded.items()},
+                                                mask, batch.speakers.repeat(S, 1))
             return torch.log_softmax(logits, dim=-1).reshape(S, N, -1)
-        b_idx, l_idx = batch.mask.nonzero(as_tuple=True)  # (N,), batch-major
-        masks = subset_masks(len(modalities))
-        pair_i, pair_k = torch.arange(N).repeat_interleave(S), torch.arange(S).repeat(N)  # (N·S,)
-        lengths = batch.lengths.cpu()
-        per_copy = lengths[b_idx.cpu()][pair_i]  # real utterances in each copy
-        out: Tensor | None = None
-        start = 0
-        while start < len(pair_i):
-            stop = start + max(1, int((torch.cumsum(per_copy[start:], 0) <= max_utterances).sum()))
-            i, k = pair_i[start:stop], pair_k[start:stop]
-            sub = select_dialogues(batch, b_idx[i])
-            present = torch.ones(len(i), batch.mask.shape[1], len(modalities), dtype=torch.bool)
-            present[torch.arange(len(i)), l_idx[i].cpu()] = masks[k]
-            logits = method(replace_absent(sub, present, stand_in, modalities)).logits  # (Σ lengths, C)
-            first = torch.cumsum(sub.lengths, 0) - sub.lengths  # each copy's first utterance
-            lp = torch.log_softmax(logits[first + l_idx[i].to(first.device)], dim=-1)  # (copies, C)
-            if out is None:
-                out = lp.new_empty(S, N, lp.shape[-1])
-            out[k, i] = lp
-            start = stop
-        assert out is not None
-        return out
+        if encoded is None:
+            return _utterance_scope_copies(method, batch, stand_in, modalities, max_utterances, skip_full=fast)
+        return _utterance_scope_encoded(method, batch, encoded, max_utterances)
     finally:
         method.train(was_training)
+
+
+def _copy_chunks(batch: Batch, num_subsets: int, max_utterances: int
+                 ) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]:
+    """``(utterance i, subset k, its dialogue b, its position l)`` of consecutive (utterance, subset) copies,
+    utterance-major, in chunks of at most ``max_utterances`` real utterances (at least one copy)."""
+    N = batch.num_utterances
+    b_idx, l_idx = (t.cpu() for t in batch.mask.nonzero(as_tuple=True))  # (N,), batch-major
+    pair_i, pair_k = torch.arange(N).repeat_interleave(num_subsets), torch.arange(num_subsets).repeat(N)
+    per_copy = batch.lengths.cpu()[b_idx][pair_i]  # real utterances in each copy
+    start = 0
+    while start < len(pair_i):
+        stop = start + max(1, int((torch.cumsum(per_copy[start:], 0) <= max_utterances).sum()))
+        i = pair_i[start:stop]
+        yield i, pair_k[start:stop], b_idx[i], l_idx[i]
+        start = stop
+
+
+def _utterance_scope_copies(method: torch.nn.Module, batch: Batch, stand_in: Mapping[str, Tensor],
+                            modalities: Sequence[str], max_utterances: int, skip_full: bool) -> Tensor:
+    """Utterance scope by re-running ``method`` on every (utterance, subset) dialogue copy: ``[2^M, N, C]``."""
+    masks = subset_masks(len(modalities))
+    S, N = len(masks), batch.num_utterances
+    out: Tensor | None = None
+    if skip_full:  # the all-modalities copy is the unaltered dialogue
+        full = torch.log_softmax(method(batch).logits, dim=-1)
+        out = full.new_empty(S, N, full.shape[-1])
+        out[S - 1] = full
+    for i, k, b, l in _copy_chunks(batch, S - 1 if skip_full else S, max_utterances):
+        sub = select_dialogues(batch, b)
+        present = torch.ones(len(i), batch.mask.shape[1], len(modalities), dtype=torch.bool)
+        present[torch.arange(len(i)), l] = masks[k]
+        logits = method(replace_absent(sub, present, stand_in, modalities)).logits  # (Σ lengths, C)
+        first = torch.cumsum(sub.lengths, 0) - sub.lengths  # each copy's first utterance
+        lp = torch.log_softmax(logits[first + l.to(first.device)], dim=-1)  # (copies, C)
+        if out is None:
+            out = lp.new_empty(S, N, lp.shape[-1])
+        out[k, i] = lp
+    assert out is not None
+    return out
+
+
+def _utterance_scope_encoded(method: torch.nn.Module, batch: Batch, encoded: Mapping[str, Tensor],
+                             max_utterances: int) -> Tensor:
+    """Utterance scope from per-subset utterance encodings (``key → [2^M, N, H]``): each copy is its
+    dialogue's original encodings with the altered utterance's row swapped in. ``[2^M, N, C]``."""
+    S, N = next(iter(encoded.values())).shape[:2]
+    padded = {key: _pad(x[S - 1], batch.mask) for key, x in encoded.items()}  # the unaltered dialogues
+    full = torch.log_softmax(method.forward_encoded(padded, batch.mask, batch.speakers), dim=-1)  # (N, C)
+    out = full.new_empty(S, N, full.shape[-1])
+    out[S - 1] = full
+    device = batch.mask.device
+    for i, k, b, l in _copy_chunks(batch, S - 1, max_utterances):
+        i, k, b, l = i.to(device), k.to(device), b.to(device), l.to(device)
+        mask = batch.mask[b]  # (copies, L)
+        width = int(mask.any(0).nonzero().max()) + 1  # trim the padding no copy of this chunk needs
+        mask, rows = mask[:, :width], torch.arange(len(i), device=device)
+        feats = {}
+        for key, x in padded.items():
+            copy = x[b, :width]  # (copies, width, H), a fresh tensor
+            copy[rows, l] = encoded[key][k, i]
+            feats[key] = copy
+        logits = method.forward_encoded(feats, mask, batch.speakers[b, :width])  # (Σ lengths, C)
+        lengths = mask.sum(1)
+        lp = torch.log_softmax(logits[torch.cumsum(lengths, 0) - lengths + l], dim=-1)  # (copies, C)
+        out[k, i] = lp
+    return out
 
 
 DROPOUT_UNITS = ("dialogue", "utterance", "both")

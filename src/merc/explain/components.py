@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 #: planted interaction code of the synthetic generator → component kind
 INTERACTION_KIND = {0: "U", 1: "R", 2: "S"}
@@ -103,7 +104,10 @@ def probe_accuracy(x: np.ndarray, labels: np.ndarray, folds: int = 3, seed: int 
     """Cross-validated accuracy of a linear probe (standardised logistic regression) on ``x``.
 
     Uses stratified ``folds``-fold cross-validation over labelled rows (fewer folds when a
-    class is rarer); NaN when fewer than 2 classes or too few rows.
+    class is rarer); NaN when fewer than 2 classes or too few rows. The fits run with one BLAS
+    thread: their matrices are small (``[N, D]``, ``D`` = 256 for DnR), and a multi-threaded
+    BLAS spin-waits on them — with two threads on a busy 2-core machine the nine probes of the
+    main job took 250 CPU s instead of 3.4 (and the result no longer depends on the thread count).
 
     Shapes:
         - x: ``[N, D]``; labels: ``[N]``; output: scalar
@@ -115,7 +119,7 @@ def probe_accuracy(x: np.ndarray, labels: np.ndarray, folds: int = 3, seed: int 
     if len(counts) < 2 or k < 2:
         return float("nan")
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300))
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore", ConvergenceWarning)
         scores = cross_val_score(probe, x, y, cv=StratifiedKFold(k, shuffle=True, random_state=seed))
     return float(np.mean(scores))

@@ -10,7 +10,10 @@ talks to this interface:
 - ``pre_fit(context)`` → extra stages run before the main training (DnR's Divide);
 - ``param_groups(lr, weight_decay)`` → optimiser parameter groups (by module, never by
   parameter position);
-- ``explain(batch)`` → per-utterance explanation arrays (optional).
+- ``explain(batch)`` → per-utterance explanation arrays (optional);
+- ``utterance_encoding(features)`` / ``forward_encoded(encoded, mask, speakers)`` → the
+  forward split into a context-free per-utterance stage and the rest (optional; lets the
+  per-utterance subset explanation re-encode only the utterance it alters).
 
 Constructor convention::
 
@@ -100,6 +103,31 @@ class Method(nn.Module):
     def explain(self, batch: Batch) -> dict[str, Any]:
         """Per-utterance explanation arrays for ``batch`` (methods without one raise)."""
         raise NotImplementedError(f"{type(self).__name__} offers no explanation")
+
+    def utterance_encoding(self, features: dict[str, Tensor]) -> dict[str, Tensor] | None:
+        """The context-free first stage of :meth:`forward`, or ``None`` when the method has no such split.
+
+        Row ``i`` of every output depends on row ``i`` of ``features`` only (never on the
+        dialogue, the position, the speaker or other utterances), and
+        ``forward_encoded(padded encodings, batch.mask, batch.speakers)`` equals
+        ``forward(batch).logits``. :func:`~merc.data.modality_subsets.subset_log_probs` then
+        encodes each altered utterance once instead of re-running the whole method on every
+        dialogue copy.
+
+        Shapes:
+            - features: modality → ``[N, d_m]`` (any rows; batch-major for a batch)
+            - output: key → ``[N, H_k]``
+        """
+        return None
+
+    def forward_encoded(self, encoded: dict[str, Tensor], mask: Tensor, speakers: Tensor) -> Tensor:
+        """Logits from padded :meth:`utterance_encoding` outputs (only for methods that return one).
+
+        Shapes:
+            - encoded: key → ``[B, L, H_k]`` (zeros at padding); mask, speakers: ``[B, L]``
+            - output: ``[N, C]`` logits of the real utterances, batch-major
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no utterance encoding")
 
     @torch.no_grad()
     def predict_proba(self, batch: Batch) -> Tensor:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from torch import Tensor
+
 from merc.backbones.base import Backbone
 from merc.data.collate import Batch
 from merc.methods.base import Method, MethodOutput
@@ -32,3 +34,20 @@ class PlainMethod(Method):
         out = self.backbone(batch.features, batch.mask, batch.speakers)
         return MethodOutput(out.logits, out.representation,
                             {"modality_logits": out.modality_logits, **out.extras})
+
+    def utterance_encoding(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The backbone's per-modality input ``Linear`` outputs (the raw features for backbones without one).
+
+        Shapes:
+            - features: modality → ``[N, d_m]``; output: modality → ``[N, H_m]`` (``d_m`` without layers)
+        """
+        layers = self.backbone.input_projections()
+        if layers is None:
+            return {m: features[m] for m in self.modalities}
+        return {m: layers[m](features[m]) for m in self.modalities}
+
+    def forward_encoded(self, encoded: dict[str, Tensor], mask: Tensor, speakers: Tensor) -> Tensor:
+        """Logits ``[N, C]`` from padded :meth:`utterance_encoding` outputs ``[B, L, H_m]``."""
+        if self.backbone.input_projections() is None:
+            return self.backbone(encoded, mask, speakers).logits
+        return self.backbone(encoded, mask, speakers, projected=True).logits

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from merc.methods.dnr.decomposer import Components
-from merc.methods.dnr.refine import ORIGINAL, ViewSpec, stack_views
+from merc.methods.dnr.refine import ORIGINAL, ViewSpec, pad_views, refined_inputs, stack_views
 
 if TYPE_CHECKING:  # pragma: no cover
     from merc.data.collate import Batch
@@ -81,14 +81,25 @@ def _donor(components: dict[str, Components], perm: Tensor) -> dict[str, Compone
 
 def _log_probs(method: "DnRMethod", inputs: list[tuple[dict[str, Components], ViewSpec, dict[str, Components] | None]],
                batch: "Batch") -> list[Tensor]:
-    """Log-probabilities ``[N, C]`` of the backbone on each ``(components, view, donor)``, CHUNK per call."""
+    """Log-probabilities ``[N, C]`` of the backbone on each ``(components, view, donor)``, CHUNK per call.
+
+    A backbone with :meth:`~merc.backbones.base.Backbone.input_projections` gets each view's
+    real rows through its first layer and only the projections padded (as in
+    :meth:`DnRMethod.run_views`): the wide padded x̃ of every view is never built."""
     out: list[Tensor] = []
     cross = method.config.cross_features
+    layers = method.backbone.input_projections()
     for start in range(0, len(inputs), CHUNK):
         chunk = inputs[start:start + CHUNK]
-        stacked = [stack_views(c, [v], cross, batch.mask, d) for c, v, d in chunk]
-        feats = {m: torch.cat([f[m] for f in stacked]) for m in method.modalities}
-        logits = method.backbone(feats, batch.mask.repeat(len(chunk), 1), batch.speakers.repeat(len(chunk), 1)).logits
+        mask, speakers = batch.mask.repeat(len(chunk), 1), batch.speakers.repeat(len(chunk), 1)
+        if layers is not None:
+            rows = [refined_inputs(c, cross, v, d) for c, v, d in chunk]  # m → (N, D') per view
+            feats = {m: pad_views(torch.stack([layers[m](x[m]) for x in rows]), batch.mask) for m in method.modalities}
+            logits = method.backbone(feats, mask, speakers, projected=True).logits
+        else:
+            stacked = [stack_views(c, [v], cross, batch.mask, d) for c, v, d in chunk]
+            feats = {m: torch.cat([f[m] for f in stacked]) for m in method.modalities}
+            logits = method.backbone(feats, mask, speakers).logits
         out += list(torch.log_softmax(logits, dim=-1).reshape(len(chunk), -1, logits.shape[-1]).unbind(0))
     return out
 

@@ -29,7 +29,7 @@ from merc.methods.dnr.divide_stage import default_trainer_factory, flat_features
 from merc.methods.dnr.losses import info_nce
 from merc.methods.dnr.refine import (ORIGINAL, RefineTerm, ViewSpec, component_drop_views, contrastive_views,
                                      kind_drop_views, pad_views, project_views, refine_terms, refined_dim,
-                                     sample_terms, split_views, stack_views)
+                                     refined_inputs, sample_terms, split_views, stack_views)
 from merc.registry import BACKBONES, METHODS
 
 
@@ -207,6 +207,26 @@ class DnRMethod(Method):
         """Prediction from the original view only."""
         out = self.run_views(self.components(batch), [ORIGINAL], batch)[0]
         return MethodOutput(out.logits, out.representation, {"modality_logits": out.modality_logits})
+
+    def utterance_encoding(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The frozen decomposer's parts turned into the backbone's first-layer outputs (x̃ itself for
+        backbones without :meth:`~merc.backbones.base.Backbone.input_projections`) — all per utterance.
+
+        Shapes:
+            - features: modality → ``[N, d_m]``; output: modality → ``[N, H_m]``
+        """
+        with torch.no_grad():
+            comps = self.decomposer({m: features[m] for m in self.modalities})
+        layers = self.backbone.input_projections()
+        if layers is None:
+            return refined_inputs(comps, self.config.cross_features)
+        return {m: x[0] for m, x in project_views(comps, [ORIGINAL], self.config.cross_features, layers).items()}
+
+    def forward_encoded(self, encoded: dict[str, Tensor], mask: Tensor, speakers: Tensor) -> Tensor:
+        """Logits ``[N, C]`` of the original view from padded :meth:`utterance_encoding` outputs ``[B, L, H_m]``."""
+        if self.backbone.input_projections() is None:
+            return self.backbone(encoded, mask, speakers).logits
+        return self.backbone(encoded, mask, speakers, projected=True).logits
 
     def training_loss(self, batch: Batch,
                       class_weights: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor], MethodOutput]:
