@@ -3,7 +3,7 @@
 The test split is removed from the dataset before training, so only dev metrics exist; the
 settings chosen here are then fixed in ``bench_meld.py`` (``TRAINER`` / ``BACKBONE_OPTIONS``).
 Every run appends one JSON line (variant, seed, best dev weighted F1, best epoch, the dev
-weighted F1 curve, wall time) to ``OUT/tune.jsonl``::
+weighted F1 curve, dev macro and per-class F1, wall time) to ``OUT/tune.jsonl``::
 
     python benchmarks/tune_meld_dev.py --dataset meld --backbone dialogue_gcn --seeds 0 1 \\
         --variant '{"lr": 3e-4, "class_weights": true}' --variant '{"lr": 1e-3}'
@@ -92,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             run = train_run(config, seed, dataset, seed_dir)
             record = {"dataset": args.dataset, "backbone": args.backbone, "variant": json.loads(text),
                       "features": features, "batch_size": batch_size, "options": options, "seed": seed,
-                      "dev_wf1": round(run.metrics["dev"]["weighted_f1"], 2), "best_epoch": run.best_epoch,
+                      "dev_wf1": round(run.metrics["dev"]["weighted_f1"], 2),
+                      "dev_macro_f1": round(run.metrics["dev"]["macro_f1"], 2),
+                      "dev_per_class_f1": {k: round(v, 2) for k, v in run.metrics["dev"]["per_class_f1"].items()},
+                      "best_epoch": run.best_epoch,
                       "epochs_run": run.epochs_run, "curve": dev_curve(seed_dir),
                       "seconds": round(time.perf_counter() - start, 1),
                       "cpu_seconds": round(time.process_time() - cpu, 1), "threads": args.threads,

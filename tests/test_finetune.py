@@ -15,7 +15,7 @@ from merc.data.formats.user_format import read_user_dataset
 from merc.data.schema import Dialogue
 from merc.errors import DataError
 from merc.finetune import build_inputs, load_finetuned, predict_proba
-from merc.finetune.inputs import collate
+from merc.finetune.inputs import BucketBatchSampler, bucketed_batches, collate
 from merc.finetune.run import encoder_path, load_encoder
 from merc.inference import Predictor
 
@@ -41,6 +41,37 @@ def test_context_inputs_keep_the_target_and_the_most_recent_context(tokenizer) -
     batch = collate(inputs, [0, 2])
     assert batch["input_ids"].shape == (2, 16) and batch["attention_mask"][0].sum() == len(inputs.ids[0])
     assert batch["token_type_ids"][1, seg:].tolist() == [1] * (16 - seg) and batch["token_type_ids"][1, :seg].sum() == 0
+
+
+def test_context_that_fits_is_kept_whole(tokenizer) -> None:
+    # regression: a negative slice start kept only the last (budget - len(past)) context tokens
+    lines = ["one two three four five six", "seven eight nine ten", "the target line"]
+    dialogue = Dialogue("d", ["Ann", "Bob", "Ann"], texts=lines, labels=np.array([0, 1, 2]))
+    pieces = tokenizer([f"{s}: {t}" for s, t in zip(dialogue.speakers, lines)], add_special_tokens=False)["input_ids"]
+    inputs = build_inputs([dialogue], tokenizer, context=8, max_length=128)
+    ids, seg = inputs.ids[2], inputs.segments[2]
+    assert ids[1:seg - 1] == pieces[0] + pieces[1] and ids[seg:-1] == pieces[2]
+    assert len(ids) == len(pieces[0]) + len(pieces[1]) + len(pieces[2]) + 3
+    assert build_inputs([dialogue], tokenizer, context=1, max_length=128).ids[2][1:seg - 1 - len(pieces[0])] == pieces[1]
+
+
+def test_bucketed_batches_cover_every_sample_once_with_little_padding() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 120, size=1003).tolist()
+    batches = bucketed_batches(lengths, 16, seed=3, epoch=0, pool=50)
+    assert sorted(i for b in batches for i in b) == list(range(1003))
+    assert all(1 <= len(b) <= 16 for b in batches)
+    padded = lambda bs: sum(max(lengths[i] for i in b) * len(b) for b in bs)  # noqa: E731
+    plain = bucketed_batches(lengths, 16, seed=3, epoch=0, pool=1)
+    assert padded(batches) < 0.8 * padded(plain) and padded(batches) >= sum(lengths)
+    assert bucketed_batches(lengths, 16, 3, 1, 50) != batches  # reshuffled every epoch ...
+    assert bucketed_batches(lengths, 16, 3, 0, 50) == batches  # ... reproducibly
+    sampler = BucketBatchSampler(lengths, 16, seed=3, pool=50)
+    first, second = list(sampler), list(sampler)
+    assert first == batches and second != first and len(sampler) == len(first) == len(second)
+    assert len(BucketBatchSampler(lengths, 16, pool=1)) == len(plain) == 63
+    with pytest.raises(ValueError, match="at least 1"):
+        bucketed_batches(lengths, 0)
 
 
 def test_one_finetuning_step_on_meld_dialogues_then_train_on_its_features(shared_data: Path, tmp_path: Path) -> None:

@@ -80,3 +80,18 @@ def test_modality_subset(small, tmp_path):
     cfg.data.modalities = "ta"
     run = train_run(cfg, 0, small.with_modalities("ta"), tmp_path / "ta")
     assert load_model_dir(run.model_dir).modalities == ["t", "a"]
+
+
+def test_class_weight_power_softens_the_inverse_frequency_weights(small):
+    from merc.config import TrainerConfig
+    from merc.errors import ConfigError
+    from merc.training.engine import class_weights_for
+
+    counts = small.class_counts("train").astype(np.float64)
+    full, root = class_weights_for(small).numpy(), class_weights_for(small, 0.5).numpy()
+    np.testing.assert_allclose(full, counts.sum() / (len(counts) * counts), rtol=1e-5)
+    np.testing.assert_allclose(root, np.sqrt(full), rtol=1e-5)
+    rare, common = counts.argmin(), counts.argmax()
+    assert 1.0 < root[rare] < full[rare] and full[common] < root[common] < 1.0
+    with pytest.raises(ConfigError, match="class_weight_power"):
+        TrainerConfig(class_weight_power=0.0)

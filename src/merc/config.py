@@ -103,6 +103,9 @@ class TrainerConfig:
     """Early stopping patience in epochs on the selection metric (0 disables)."""
     class_weights: bool = False
     """Weight cross-entropy by inverse class frequency of the training split."""
+    class_weight_power: float = 1.0
+    """Exponent ``p`` of those weights, ``(N / (C · n_c))^p``: 1 = inverse frequency, 0.5 =
+    square-root (milder: rare classes get predicted without giving up the frequent ones)."""
     selection: str = "dev"
     """``dev``: select the epoch with best dev weighted F1 (default). ``test-legacy``: select on
     the test set ("best test epoch"), only to reproduce old numbers; labelled in every output."""
@@ -134,6 +137,8 @@ class TrainerConfig:
         if self.modality_dropout_unit not in ("dialogue", "utterance", "both"):
             raise ConfigError("trainer.modality_dropout_unit must be dialogue, utterance or both, got "
                               f"'{self.modality_dropout_unit}'")
+        if not 0.0 < self.class_weight_power <= 2.0:
+            raise ConfigError(f"trainer.class_weight_power must be in (0, 2], got {self.class_weight_power}")
         if self.checkpoint_every < 0:
             raise ConfigError(f"trainer.checkpoint_every must be ≥ 0, got {self.checkpoint_every}")
         if self.selection not in ("dev", "test-legacy"):

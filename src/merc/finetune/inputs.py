@@ -64,7 +64,9 @@ def build_inputs(dialogues: Sequence[Dialogue], tokenizer: Any, context: int = 8
             target = own[j][: max_length - 3]
             budget = max_length - 3 - len(target)
             past = [tok for piece in own[max(0, j - context):j] for tok in piece]
-            past = past[len(past) - budget:] if budget > 0 else []  # keep the most recent tokens
+            # keep the most recent ``budget`` tokens (all of them when they fit: a negative start
+            # would slice from the end and drop context that fits)
+            past = past[max(0, len(past) - budget):] if budget > 0 else []
             ids.append([cls, *past, sep, *target, sep])
             segments.append(len(past) + 2)
     labels = np.concatenate([d.labels if d.labels is not None else np.full(len(d), -1) for d in dialogues]) \
@@ -102,11 +104,59 @@ class ContextDataset(torch.utils.data.Dataset):
         return i
 
 
+def bucketed_batches(lengths: Sequence[int], batch_size: int, seed: int = 0, epoch: int = 0,
+                     pool: int = 50) -> list[list[int]]:
+    """Shuffled batches of similar-length samples (length bucketing).
+
+    The samples are shuffled, cut into pools of ``pool`` batches, each pool sorted by length and
+    cut into batches; the batch order is shuffled again. Every sample appears exactly once per
+    epoch, the batches stay random in composition across pools, and padding (wasted tokens) drops
+    to nearly nothing. ``pool=1`` gives plain shuffled batches.
+    """
+    if batch_size < 1 or pool < 1:
+        raise ValueError("batch_size and pool must be at least 1")
+    rng = np.random.default_rng([seed, epoch])
+    perm = rng.permutation(len(lengths))
+    lengths = np.asarray(lengths)
+    span = batch_size * pool
+    batches: list[list[int]] = []
+    for start in range(0, len(perm), span):
+        chunk = perm[start:start + span]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i:i + batch_size].tolist() for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
+    """A ``batch_sampler`` yielding :func:`bucketed_batches`, reshuffled every epoch."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, pool: int = 50) -> None:
+        self.lengths, self.batch_size, self.seed, self.pool = list(lengths), batch_size, seed, pool
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        full, rest = divmod(len(self.lengths), self.batch_size * self.pool)
+        return full * self.pool + -(-rest // self.batch_size)  # only the last pool may hold a short batch
+
+    def __iter__(self):  # noqa: ANN204 - Iterator[list[int]]
+        batches = bucketed_batches(self.lengths, self.batch_size, self.seed, self.epoch, self.pool)
+        self.epoch += 1
+        return iter(batches)
+
+
 def make_loader(inputs: ContextInputs, batch_size: int, shuffle: bool, seed: int = 0,
-                pad_id: int = 0) -> torch.utils.data.DataLoader:
-    """Batches of padded samples; evaluation batches are length-sorted (less padding) and carry
-    ``order`` so predictions can be put back in dataset order."""
+                pad_id: int = 0, bucket: int = 50) -> torch.utils.data.DataLoader:
+    """Batches of padded samples.
+
+    Training batches (``shuffle``) are length-bucketed over pools of ``bucket`` batches
+    (:func:`bucketed_batches`; ``bucket=1``: plain shuffling). Evaluation batches are
+    length-sorted (less padding) and carry ``order`` so predictions can be put back in dataset order.
+    """
     if shuffle:
+        if bucket > 1:
+            sampler = BucketBatchSampler([len(x) for x in inputs.ids], batch_size, seed, bucket)
+            return torch.utils.data.DataLoader(ContextDataset(inputs), batch_sampler=sampler,
+                                               collate_fn=lambda idx: collate(inputs, idx, pad_id))
         generator = torch.Generator().manual_seed(seed)
         return torch.utils.data.DataLoader(ContextDataset(inputs), batch_size=batch_size, shuffle=True,
                                            generator=generator, collate_fn=lambda idx: collate(inputs, idx, pad_id))

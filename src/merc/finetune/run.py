@@ -50,6 +50,9 @@ class FinetuneConfig:
     max_steps: int = -1
     """Stop after this many optimiser steps (``-1``: run ``epochs``)."""
     batch_size: int = 16
+    bucket: int = 50
+    """Length bucketing of training batches: each pool of this many shuffled batches is sorted by
+    length before batching (``1``: plain shuffling, more padding)."""
     lr: float = 3e-5
     head_lr: float = 1e-3
     weight_decay: float = 0.01
@@ -72,8 +75,8 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
             raise ConfigError(f"--pooling must be one of {', '.join(POOLINGS)}, got '{self.pooling}'")
-        if self.max_length < 8 or self.context < 0 or self.batch_size < 1:
-            raise ConfigError("--max-length must be ≥ 8, --context ≥ 0 and --batch-size ≥ 1")
+        if self.max_length < 8 or self.context < 0 or self.batch_size < 1 or self.bucket < 1:
+            raise ConfigError("--max-length must be ≥ 8, --context ≥ 0, --batch-size ≥ 1 and --bucket ≥ 1")
 
 
 def encoder_path(name: str) -> str:
@@ -112,11 +115,11 @@ def resolve_precision(precision: str, accelerator: str) -> str:
 
 
 class BatchTimer(L.Callback):
-    """Wall and CPU (process) seconds spent in training batches, and samples seen."""
+    """Wall and CPU (process) seconds spent in training batches; samples, real and padded tokens seen."""
 
     def __init__(self) -> None:
         self.wall = self.cpu = 0.0
-        self.samples = self.steps = 0
+        self.samples = self.steps = self.tokens = self.padded_tokens = 0
         self._t = (0.0, 0.0)
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
@@ -127,6 +130,8 @@ class BatchTimer(L.Callback):
         self.wall += time.perf_counter() - self._t[0]
         self.cpu += time.process_time() - self._t[1]
         self.samples += int(batch["labels"].shape[0])
+        self.tokens += int(batch["attention_mask"].sum())
+        self.padded_tokens += int(batch["attention_mask"].numel())
         self.steps += 1
 
 
@@ -199,7 +204,7 @@ def finetune(dataset: DialogueDataset, config: FinetuneConfig, out: str | Path,
     start, cpu0 = time.perf_counter(), time.process_time()
     log(f"[merc] fine-tuning {config.encoder} on {dataset.name}: {len(inputs['train'])} train utterances, context "
         f"{config.context}, max length {config.max_length}, {precision}, {trainer.accelerator.__class__.__name__}")
-    trainer.fit(module, make_loader(inputs["train"], config.batch_size, True, config.seed, pad),
+    trainer.fit(module, make_loader(inputs["train"], config.batch_size, True, config.seed, pad, config.bucket),
                 make_loader(inputs["dev"], config.batch_size * 2, False, pad_id=pad))
     fit_wall, fit_cpu = time.perf_counter() - start, time.process_time() - cpu0
     if tracker.best_state is not None:
@@ -212,7 +217,9 @@ def finetune(dataset: DialogueDataset, config: FinetuneConfig, out: str | Path,
             metrics[s] = compute_metrics(inputs[s].labels, probs.argmax(1), dataset.label_names)
     per_sample = timer.wall / max(1, timer.samples)
     timing = {"train_batches_wall_s": round(timer.wall, 2), "train_batches_cpu_s": round(timer.cpu, 2),
-              "train_samples": timer.samples, "steps": timer.steps, "fit_wall_s": round(fit_wall, 2),
+              "train_samples": timer.samples, "steps": timer.steps,
+              "train_tokens": timer.tokens, "train_padded_tokens": timer.padded_tokens,
+              "tokens_per_cpu_s": round(timer.tokens / max(timer.cpu, 1e-9), 1), "fit_wall_s": round(fit_wall, 2),
               "fit_cpu_s": round(fit_cpu, 2), "epoch_wall_s_estimate": round(per_sample * len(inputs["train"]), 1),
               "epoch_cpu_s_estimate": round(timer.cpu / max(1, timer.samples) * len(inputs["train"]), 1),
               "threads": torch.get_num_threads(), "loadavg_start": [round(x, 2) for x in load0],

@@ -98,10 +98,11 @@ def build_method(config: ExperimentConfig, dataset: DialogueDataset) -> Method:
     return build_from(config, architecture_for(config, dataset))
 
 
-def class_weights_for(dataset: DialogueDataset) -> torch.Tensor:
-    """Inverse-frequency weights ``N / (C · n_c)`` over the training split (1 for absent classes)."""
+def class_weights_for(dataset: DialogueDataset, power: float = 1.0) -> torch.Tensor:
+    """Inverse-frequency weights ``(N / (C · n_c))^power`` over the training split (1 for absent
+    classes); ``[C]``."""
     counts = dataset.class_counts("train").astype(np.float64)
-    weights = np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 1.0)
+    weights = np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 1.0) ** power
     return torch.tensor(weights, dtype=torch.float32)
 
 
@@ -209,7 +210,7 @@ def train_run(config: ExperimentConfig, seed: int, dataset: DialogueDataset, out
     if legacy and test_loader is None:
         raise MercError("trainer.selection=test-legacy needs a test split")
     eval_splits = EVAL_SPLITS_LEGACY if legacy else EVAL_SPLITS_DEV
-    weights = class_weights_for(dataset) if t.class_weights else None
+    weights = class_weights_for(dataset, t.class_weight_power) if t.class_weights else None
     stand_in = training_means(train, modalities)  # absent-modality stand-ins (dropout, subset explanations)
     module = LitMethod(method, t.lr, t.weight_decay, dataset.label_names, weights, eval_splits,
                        "test" if legacy else "dev", Recipe.from_trainer(t), modality_dropout=t.modality_dropout,
