@@ -77,7 +77,7 @@ def test_bucketed_batches_cover_every_sample_once_with_little_padding() -> None:
 def test_one_finetuning_step_on_meld_dialogues_then_train_on_its_features(shared_data: Path, tmp_path: Path) -> None:
     out, feats = tmp_path / "ft", tmp_path / "ft_features.csv"
     code = main(["finetune", "meld", "--data-path", str(shared_data / "meld"), "--out", str(out),
-                 "--limit-dialogues", "2", "--max-steps", "1", "--max-length", "32", "--batch-size", "8",
+                 "--limit-dialogues", "2", "--max-steps", "1", "--max-length", "32", "--batch-size", "8", "--bucket", "1",
                  "--threads", "1", "--accelerator", "cpu", "--no-progress", "--export-features", str(feats)])
     assert code == 0
     record = json.loads((out / "finetune.json").read_text())
