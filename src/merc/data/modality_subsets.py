@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from merc.backbones.base import unflatten_valid
 from merc.data.collate import Batch
 from merc.errors import ConfigError, MercError
 
@@ -114,9 +115,7 @@ def replace_absent(batch: Batch, present: Tensor, stand_in: Mapping[str, Tensor]
     for j, m in enumerate(modalities):
         absent = ~present[..., j] & batch.mask  # (B, L)
         if m in batch.sequences and bool(absent.any()):
-            raise ConfigError(f"modality '{m}' is read from frame-level sequences, which have no stand-in; "
-                              "subset evaluation and modality dropout need utterance-level features "
-                              "(e.g. DRKF with method_options.input_mode=lite)")
+            raise _no_stand_in(m)
         x = features[m]  # (B, L, d_m)
         features[m] = torch.where(absent[..., None], stand_in[m].to(x.device, x.dtype), x)
     return batch.with_features(features)
@@ -152,19 +151,18 @@ def stack_subsets(batch: Batch, stand_in: Mapping[str, Tensor], modalities: Sequ
     return replace_absent(stacked, present, stand_in, modalities)
 
 
+def _no_stand_in(modality: str) -> ConfigError:
+    """The refusal for a modality read from frame-level sequences (no stand-in exists for them)."""
+    return ConfigError(f"modality '{modality}' is read from frame-level sequences, which have no stand-in; "
+                       "subset evaluation and modality dropout need utterance-level features "
+                       "(e.g. DRKF with method_options.input_mode=lite)")
+
+
 def _refuse_sequences(batch: Batch, modalities: Sequence[str]) -> None:
-    """The :func:`replace_absent` refusal for modalities read from frame-level sequences."""
+    """The :func:`replace_absent` refusal, up front, for every modality read from frame-level sequences."""
     for m in modalities:
         if m in batch.sequences and batch.num_utterances:
-            raise ConfigError(f"modality '{m}' is read from frame-level sequences, which have no stand-in; "
-                              "subset evaluation and modality dropout need utterance-level features "
-                              "(e.g. DRKF with method_options.input_mode=lite)")
-
-
-def _pad(flat: Tensor, mask: Tensor) -> Tensor:
-    """``[N, H]`` real-utterance rows → ``[B, L, H]`` (zeros at padding)."""
-    index = mask.reshape(-1).nonzero().squeeze(1)
-    return flat.new_zeros(mask.numel(), flat.shape[-1]).index_copy(0, index, flat).view(*mask.shape, -1)
+            raise _no_stand_in(m)
 
 
 def _subset_encodings(method: torch.nn.Module, batch: Batch, stand_in: Mapping[str, Tensor],
@@ -225,7 +223,7 @@ def subset_log_probs(method: torch.nn.Module, batch: Batch, stand_in: Mapping[st
                 logits = method(stack_subsets(batch, stand_in, modalities)).logits  # (S · N, C)
             else:
                 mask = batch.mask.repeat(S, 1)  # (S·B, L), copy k = rows k·B … (k+1)·B − 1
-                logits = method.forward_encoded({key: _pad(x.flatten(0, 1), mask) for key, x in encoded.items()},
+                logits = method.forward_encoded({key: unflatten_valid(x.flatten(0, 1), mask) for key, x in encoded.items()},
                                                 mask, batch.speakers.repeat(S, 1))
             return torch.log_softmax(logits, dim=-1).reshape(S, N, -1)
         if encoded is None:
@@ -280,7 +278,7 @@ def _utterance_scope_encoded(method: torch.nn.Module, batch: Batch, encoded: Map
     """Utterance scope from per-subset utterance encodings (``key → [2^M, N, H]``): each copy is its
     dialogue's original encodings with the altered utterance's row swapped in. ``[2^M, N, C]``."""
     S, N = next(iter(encoded.values())).shape[:2]
-    padded = {key: _pad(x[S - 1], batch.mask) for key, x in encoded.items()}  # the unaltered dialogues
+    padded = {key: unflatten_valid(x[S - 1], batch.mask) for key, x in encoded.items()}  # the unaltered dialogues
     full = torch.log_softmax(method.forward_encoded(padded, batch.mask, batch.speakers), dim=-1)  # (N, C)
     out = full.new_empty(S, N, full.shape[-1])
     out[S - 1] = full
