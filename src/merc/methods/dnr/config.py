@@ -105,6 +105,10 @@ class DnRConfig:
     """0: all views of a step in one backbone call. k > 0: calls of k views, each checkpointed
     (its activations recomputed in backward), so peak memory holds one chunk's activations;
     the gradients are the same."""
+    cache_components: bool = True
+    """Compute the frozen decomposer's parts of each training dialogue once and reuse them in later
+    Refine steps (keyed by dialogue id and a fingerprint of its features, so changed features are
+    recomputed; memory ``N_train · M · 3 · D`` floats). The values are the same as without it."""
     # ---- Explanations ------------------------------------------------------------------------
     explain_tau: float = 1.0
     """Temperature of softmax(c/τ) used for the pairwise symmetric KL between components."""

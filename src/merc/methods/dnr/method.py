@@ -22,6 +22,7 @@ from merc.data.collate import Batch
 from merc.errors import MercError
 from merc.methods.base import FitContext, Method, MethodOutput
 from merc.methods.dnr.attribution import kind_players, shapley_attributions
+from merc.methods.dnr.component_cache import ComponentCache
 from merc.methods.dnr.config import DnRConfig
 from merc.methods.dnr.decomposer import COMPONENT_KINDS, Components, Decomposer, DivideHeads
 from merc.methods.dnr.divide_losses import labelled_cross_entropy
@@ -70,6 +71,9 @@ class DnRMethod(Method):
         # True once Divide has run; saved with the weights so a reloaded model stays frozen.
         self.register_buffer("divided", torch.tensor(False))
         self.register_load_state_dict_post_hook(lambda module, keys: module._sync_frozen())
+        # frozen decomposer outputs per training dialogue (not part of the state dict)
+        self.component_cache = ComponentCache(self.modalities)
+        self.decomposer.register_load_state_dict_pre_hook(lambda *args: self.component_cache.clear())
         self.views: list[ViewSpec] = [] if c.divide_only else contrastive_views(
             self.modalities, c.masked_views, c.augment, c.sigmas)
         self.terms: list[RefineTerm] = refine_terms(self.views)
@@ -163,9 +167,26 @@ class DnRMethod(Method):
 
     # -- stage 2 ---------------------------------------------------------------------------
     def components(self, batch: Batch) -> dict[str, Components]:
-        """The frozen decomposer's parts of the real utterances (batch-major, ``labels_flat`` order)."""
+        """The frozen decomposer's parts of the real utterances (batch-major, ``labels_flat`` order).
+
+        With ``cache_components`` (default) they come from :attr:`component_cache` when every
+        dialogue of the batch is cached with unchanged features; batches computed in training
+        mode are stored there (the decomposer is frozen, so the values are the same).
+        """
         with torch.no_grad():
-            return self.decomposer(flat_features(batch, self.modalities))
+            features = flat_features(batch, self.modalities)
+            if not (self.config.cache_components and bool(self.divided)):
+                return self.decomposer(features)
+            cache = self.component_cache
+            lengths = batch.lengths.tolist()
+            fingerprints = cache.fingerprint(features)
+            stacked = cache.lookup(batch.dialogue_ids, lengths, fingerprints)
+            if stacked is not None:
+                return cache.unstack(stacked)
+            components = self.decomposer(features)
+            if self.training:
+                cache.store(batch.dialogue_ids, lengths, fingerprints, cache.stack(components))
+            return components
 
     def run_views(self, components: dict[str, Components], views: list[ViewSpec],
                   batch: Batch) -> list[BackboneOutput]:
