@@ -26,8 +26,9 @@ class ComponentCache:
 
     Args:
         modalities: modality order of the stacked layout.
-        rtol: relative tolerance of the fingerprint comparison (float reductions may round
-            differently in batches of another shape).
+        rtol: relative (and absolute) tolerance of the fingerprint comparison: float reductions
+            may round differently in batches of another shape, so features that change by less
+            than this along the probe direction count as unchanged.
 
     Shapes:
         - fingerprints: ``[N, M]`` (:meth:`fingerprint`)
@@ -53,12 +54,12 @@ class ComponentCache:
         for m in self.modalities:
             x = features[m]
             probe = self._probes.get(m)
-            if probe is None or probe.shape[0] != x.shape[-1] or probe.device != x.device:
-                gen = torch.Generator().manual_seed(len(self._probes) + 7919 * x.shape[-1])
-                probe = torch.randn(x.shape[-1], generator=gen, dtype=torch.float64)
-                probe = (probe / probe.norm()).to(device=x.device)
+            if probe is None or probe.shape[0] != x.shape[-1] or probe.device != x.device or probe.dtype != x.dtype:
+                gen = torch.Generator().manual_seed(self.modalities.index(m) + 7919 * x.shape[-1])
+                probe = torch.randn(x.shape[-1], generator=gen)
+                probe = (probe / probe.norm()).to(device=x.device, dtype=x.dtype)
                 self._probes[m] = probe
-            columns.append(x.to(torch.float64) @ probe)
+            columns.append(x @ probe)  # in the features' dtype (float64 is not on every device)
         return torch.stack(columns, dim=-1)
 
     def lookup(self, dialogue_ids: list[str], lengths: list[int], fingerprints: Tensor) -> Tensor | None:
