@@ -175,9 +175,10 @@ class DnRMethod(Method):
         """
         with torch.no_grad():
             features = flat_features(batch, self.modalities)
-            if not (self.config.cache_components and bool(self.divided)):
-                return self.decomposer(features)
             cache = self.component_cache
+            # off, not frozen yet, or nothing to read and nothing to store (evaluation, prediction)
+            if not (self.config.cache_components and bool(self.divided)) or not (self.training or len(cache)):
+                return self.decomposer(features)
             lengths = batch.lengths.tolist()
             fingerprints = cache.fingerprint(features)
             stacked = cache.lookup(batch.dialogue_ids, lengths, fingerprints)
