@@ -76,6 +76,71 @@ def test_pretrained_directory_errors_are_one_line(synthetic_model, tmp_path: Pat
         load_pretrained("someone/not-cached-merc-model")
 
 
+class FakeHub:
+    """Stands in for ``huggingface_hub.HfApi`` + ``snapshot_download``: keeps what was uploaded."""
+
+    def __init__(self, root: Path, fail: Exception | None = None) -> None:
+        self.root, self.fail, self.calls = root, fail, []
+
+    def api(self, token: str | None = None) -> "FakeHub":
+        self.calls.append(("token", token))
+        return self
+
+    def create_repo(self, repo_id: str, private: bool = False, exist_ok: bool = False) -> None:
+        self.calls.append(("create_repo", repo_id, private, exist_ok))
+        if self.fail is not None:
+            raise self.fail
+
+    def upload_folder(self, repo_id: str, folder_path: str, commit_message: str) -> object:
+        import shutil
+
+        self.calls.append(("upload_folder", repo_id, commit_message))
+        shutil.copytree(folder_path, self.root / repo_id)
+        return type("CommitInfo", (), {"commit_url": f"https://huggingface.co/{repo_id}/commit/abc"})()
+
+    def snapshot_download(self, repo_id: str, revision: str | None = None) -> str:
+        self.calls.append(("snapshot_download", repo_id, revision))
+        if not (self.root / repo_id).is_dir():
+            raise FileNotFoundError(repo_id)
+        return str(self.root / repo_id)
+
+
+def test_push_to_hub_uploads_a_model_directory_that_loads_back(synthetic_model, tmp_path: Path, monkeypatch) -> None:
+    import huggingface_hub
+
+    model_dir, test = synthetic_model
+    hub = FakeHub(tmp_path / "hub")
+    monkeypatch.setattr(huggingface_hub, "HfApi", hub.api)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", hub.snapshot_download)
+    predictor = Predictor.from_dir(model_dir)
+    url = predictor.push_to_hub("someone/merc-synthetic", private=True, token="hf_x",
+                                card={"dataset": "synthetic-small", "licence": "Apache-2.0"})
+    assert url == "https://huggingface.co/someone/merc-synthetic/commit/abc"
+    assert hub.calls[:3] == [("token", "hf_x"), ("create_repo", "someone/merc-synthetic", True, True),
+                             ("upload_folder", "someone/merc-synthetic", "Upload merc model")]
+    uploaded = tmp_path / "hub" / "someone" / "merc-synthetic"
+    assert {"README.md", "config.json", "model.safetensors"} <= {p.name for p in uploaded.iterdir()}
+    assert "licence of the data: Apache-2.0" in (uploaded / "README.md").read_text()
+    loaded = Predictor.from_pretrained("someone/merc-synthetic", revision="main")
+    assert hub.calls[-1] == ("snapshot_download", "someone/merc-synthetic", "main")
+    np.testing.assert_array_equal(probabilities(loaded.predict(test)), probabilities(predictor.predict(test)))
+
+
+def test_push_to_hub_failures_are_one_line(synthetic_model, tmp_path: Path, monkeypatch) -> None:
+    import huggingface_hub
+
+    model_dir, _ = synthetic_model
+    predictor = Predictor.from_dir(model_dir)
+    hub = FakeHub(tmp_path / "hub", fail=OSError("401 Client Error: Unauthorized for url\nmore detail"))
+    monkeypatch.setattr(huggingface_hub, "HfApi", hub.api)
+    with pytest.raises(MercError, match=r"cannot upload to 'someone/repo' \(OSError: 401 Client Error.*huggingface-cli login") as exc:
+        predictor.push_to_hub("someone/repo")
+    assert "\n" not in str(exc.value)
+    with pytest.raises(MercError, match="not a Hub repository id"):
+        predictor.push_to_hub("just-a-name")
+    assert not (tmp_path / "hub").exists()
+
+
 def test_bundled_model_card_and_config() -> None:
     bundle = load_pretrained("meld-text")
     assert bundle.label_names == MELD_LABELS and bundle.architecture["input_dims"] == {"t": 384}

@@ -142,14 +142,24 @@ def load_pretrained(name_or_path: str | Path, revision: str | None = None) -> Mo
 def push_to_hub(bundle: ModelBundle, repo_id: str, private: bool = False, token: str | None = None,
                 commit_message: str = "Upload merc model", card: Mapping[str, Any] | None = None) -> str:
     """Save ``bundle`` with :func:`save_pretrained` and upload it to Hub repository ``repo_id``
-    (created if needed). Needs network access and a token (``huggingface-cli login``). Returns the URL."""
+    (created if needed). Needs network access and a token (``huggingface-cli login``). Returns the
+    URL of the commit. ``load_pretrained(repo_id)`` (or ``Predictor.from_pretrained``) reads it back."""
     try:
         from huggingface_hub import HfApi
     except ImportError:
         raise MercError("push_to_hub needs huggingface_hub; pip install 'merc[hf]'") from None
+    if repo_id.count("/") != 1 or repo_id.startswith(("/", ".", "~")) or repo_id.endswith("/"):
+        raise MercError(f"push_to_hub: repo_id {repo_id!r} is not a Hub repository id; use 'user/name' or "
+                        "'organisation/name'")
     api = HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="merc-push-") as tmp:
         save_pretrained(bundle, tmp, card)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
+        except Exception as exc:  # noqa: BLE001 - offline, no token, no write access: all end the same way
+            detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+            raise MercError(f"push_to_hub: cannot upload to '{repo_id}' ({type(exc).__name__}{': ' + detail if detail else ''}"
+                            f"); check your connection and log in with `huggingface-cli login` or pass token= "
+                            f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')})") from None
     return str(getattr(info, "commit_url", info))
