@@ -42,6 +42,34 @@ def test_window_graph_four_utterances_two_speakers():
     assert g.num_nodes == 4 and g.edge_weight is None
 
 
+def test_window_graph_same_other_relations():
+    mask = padded_mask(4)
+    speakers = torch.tensor([[0, 3, 0, 5]])  # parties beyond S: same/other needs no clipping
+    g = window_graph(mask, speakers, window_past=1, window_future=1, num_speakers=2, relations="same_other")
+    # type = 2·[speaker_target ≠ speaker_source] + (source after target)
+    expected = [(0, 0, 0), (1, 0, 3),
+                (0, 1, 2), (1, 1, 0), (2, 1, 3),
+                (1, 2, 2), (2, 2, 0), (3, 2, 3),
+                (2, 3, 2), (3, 3, 0)]
+    assert edges(g, g.edge_type) == expected
+    assert num_relations(9, "same_other") == 4 and num_relations(9) == 162
+    with pytest.raises(ValueError, match="relations must be one of"):
+        window_graph(mask, speakers, relations="pairs")
+
+
+def test_dialogue_gcn_same_other_relations_has_four_relation_weights():
+    from merc.backbones.dialogue_gcn import DialogueGCN
+    from merc.errors import ConfigError
+
+    model = DialogueGCN({"t": 6}, 3, num_speakers=9, relations="same_other", num_bases=2)
+    assert tuple(model.rgcn.comp.shape) == (4, 2)
+    mask = padded_mask(5, 5)
+    out = model({"t": torch.randn(2, 5, 6)}, mask, torch.tensor([[0, 8, 0, 7, 1], [2, 2, 2, 2, 2]]))
+    assert out.logits.shape == (10, 3) and torch.isfinite(out.logits).all()
+    with pytest.raises(ConfigError, match="relations must be one of"):
+        DialogueGCN({"t": 6}, 3, relations="pairs")
+
+
 def test_window_graph_batch_of_two_is_block_diagonal():
     mask = padded_mask(4, 2)
     speakers = torch.tensor([[0, 1, 0, 1], [1, 0, 0, 0]])  # padding speaker values are ignored

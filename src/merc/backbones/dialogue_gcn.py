@@ -11,7 +11,7 @@ from torch_geometric.utils import softmax as edge_softmax
 
 from merc.backbones.base import Backbone, BackboneOutput, flatten_valid, unflatten_valid, valid_index
 from merc.errors import ConfigError
-from merc.nn.graph import num_relations, window_graph
+from merc.nn.graph import RELATION_SCHEMES, num_relations, window_graph
 from merc.nn.sequence import MaskedRNN
 from merc.registry import BACKBONES
 
@@ -148,7 +148,8 @@ class DialogueGCN(Backbone):
        dialogue (modalities concatenated at the input): ``g_i`` of width ``2·context_hidden``.
     2. Window graph (:func:`merc.nn.graph.window_graph`): utterance ``i`` receives edges from
        ``j ∈ [i − window_past, i + window_future]`` of its dialogue (self-loop included);
-       relation = (speaker_i, speaker_j, j after i or not), ``2·S²`` relations.
+       relation = (speaker_i, speaker_j, j after i or not), ``2·S²`` relations (or, with
+       ``relations="same_other"``, (same speaker or not, j after i or not): 4 relations).
     3. Edge attention, softmaxed over each utterance's window:
        :math:`\alpha_{ij} = \mathrm{softmax}_j(g_i^\top W_e g_j)`.
     4. Graph layers (``edge_attention_layer``):
@@ -185,6 +186,9 @@ class DialogueGCN(Backbone):
             in the authors' code) or ``"graphconv"`` (it weights the GraphConv layer instead,
             with a ReLU after each graph layer: merc's earlier variant).
         nodal_scores: ``"tanh"`` (authors' code) or ``"bilinear"`` (merc's earlier variant).
+        relations: ``"speaker_pair"`` (the paper's ``2·S²`` relations) or ``"same_other"``
+            (4 relations: same speaker or not × direction; for scenes with many parties, where
+            most speaker-pair relations are rare; not in the paper).
 
     Shapes:
         - features: m → ``[B, L, d_m]``; mask ``[B, L]``; speakers ``[B, L]``
@@ -196,8 +200,11 @@ class DialogueGCN(Backbone):
                  context_hidden: int = 100, graph_hidden: int = 100, classifier_hidden: int = 100,
                  window_past: int = 10, window_future: int = 10, num_bases: int = 30, rnn_layers: int = 2,
                  dropout: float = 0.5, nodal_attention: bool = False, edge_attention_layer: str = "rgcn",
-                 nodal_scores: str = "tanh") -> None:
+                 nodal_scores: str = "tanh", relations: str = "speaker_pair") -> None:
         super().__init__(input_dims, num_classes, num_speakers)
+        if relations not in RELATION_SCHEMES:
+            raise ConfigError(f"relations must be one of {', '.join(RELATION_SCHEMES)}, got '{relations}'")
+        self.relations = relations
         if edge_attention_layer not in EDGE_ATTENTION_LAYERS:
             raise ConfigError(f"edge_attention_layer must be one of {', '.join(EDGE_ATTENTION_LAYERS)}, "
                               f"got '{edge_attention_layer}'")
@@ -213,7 +220,7 @@ class DialogueGCN(Backbone):
         width = 2 * context_hidden
         self.context = MaskedRNN(sum(input_dims.values()), context_hidden, rnn_layers, dropout, "gru")
         self.edge_attention = nn.Linear(width, width, bias=False)  # W_e
-        self.rgcn = BasisRGCNConv(width, graph_hidden, num_relations(self.num_speakers), num_bases)
+        self.rgcn = BasisRGCNConv(width, graph_hidden, num_relations(self.num_speakers, relations), num_bases)
         self.gconv = GraphConv(graph_hidden, graph_hidden)
         joint = width + graph_hidden
         self.nodal = (nn.Linear(joint, joint, bias=nodal_scores == "tanh") if nodal_attention else None)  # W_β
@@ -235,7 +242,8 @@ class DialogueGCN(Backbone):
             padded = self.context(torch.cat([features[m] for m in self.modalities], dim=-1), mask)  # (B, L, 2·Dc)
         index = valid_index(mask)
         g = flatten_valid(padded, mask, index)  # (N, 2·Dc)
-        graph = window_graph(mask, speakers, self.window_past, self.window_future, self.num_speakers)
+        graph = window_graph(mask, speakers, self.window_past, self.window_future, self.num_speakers,
+                             self.relations)
         score = edge_scores(self.edge_attention, g, padded, mask, index, graph.edge_index)  # (E,) g_i^T W_e g_j
         source, target = graph.edge_index
         alpha = edge_softmax(score, target, num_nodes=graph.num_nodes)  # over each target's window

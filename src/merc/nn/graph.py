@@ -341,13 +341,20 @@ def multimodal_adjacency(features: Sequence[Tensor], mask: Tensor, cross_modal_w
     return BlockAdjacency(intra, cross, index)
 
 
-def num_relations(num_speakers: int) -> int:
-    """DialogueGCN's relation count ``2·S²`` (speaker of target × speaker of source × direction)."""
-    return 2 * num_speakers * num_speakers
+#: DialogueGCN relation schemes: ``speaker_pair`` (the paper's ``2·S²``: speaker of the target ×
+#: speaker of the source × direction) and ``same_other`` (``2·2``: same speaker or not × direction).
+RELATION_SCHEMES = ("speaker_pair", "same_other")
+
+
+def num_relations(num_speakers: int, relations: str = "speaker_pair") -> int:
+    """DialogueGCN's relation count: ``2·S²`` for ``speaker_pair``, 4 for ``same_other``."""
+    if relations not in RELATION_SCHEMES:
+        raise ValueError(f"relations must be one of {', '.join(RELATION_SCHEMES)}, got '{relations}'")
+    return 2 * num_speakers * num_speakers if relations == "speaker_pair" else 4
 
 
 def window_graph(mask: Tensor, speakers: Tensor, window_past: int = 10, window_future: int = 10,
-                 num_speakers: int = 2) -> Graph:
+                 num_speakers: int = 2, relations: str = "speaker_pair") -> Graph:
     """DialogueGCN's windowed relational graph (Ghosal et al., EMNLP 2019).
 
     Utterance ``i`` receives an edge from every utterance ``j`` of its dialogue with
@@ -358,7 +365,8 @@ def window_graph(mask: Tensor, speakers: Tensor, window_past: int = 10, window_f
 
     i.e. (speaker of the target, speaker of the source, source in the future or not): ``2·S²``
     relations; the self-loop counts as "not future". Speaker indices ≥ ``S`` are clipped to
-    ``S − 1``.
+    ``S − 1``. With ``relations="same_other"`` the type is ``2 · [speaker_i ≠ speaker_j] + future``
+    (4 relations, independent of the party count; not in the paper).
 
     Args:
         mask: ``[B, L]`` bool.
@@ -366,6 +374,7 @@ def window_graph(mask: Tensor, speakers: Tensor, window_past: int = 10, window_f
         window_past: ``wp`` (10 in the paper).
         window_future: ``wf`` (10 in the paper).
         num_speakers: ``S``.
+        relations: ``"speaker_pair"`` (the paper) or ``"same_other"``.
 
     Shapes:
         - output: :class:`Graph` with ``V = N`` nodes; edges grouped by target in batch-major
@@ -387,5 +396,10 @@ def window_graph(mask: Tensor, speakers: Tensor, window_past: int = 10, window_f
     target = torch.arange(N, device=device).unsqueeze(1).expand_as(neighbour)[valid]
     source = (starts[dialogue].unsqueeze(1) + neighbour)[valid]
     future = offsets.unsqueeze(0).expand_as(neighbour)[valid] > 0
-    edge_type = 2 * (num_speakers * spk[target] + spk[source]) + future.long()
+    if relations == "speaker_pair":
+        edge_type = 2 * (num_speakers * spk[target] + spk[source]) + future.long()
+    elif relations == "same_other":
+        edge_type = 2 * (spk[target] != spk[source]).long() + future.long()
+    else:
+        raise ValueError(f"relations must be one of {', '.join(RELATION_SCHEMES)}, got '{relations}'")
     return Graph(torch.stack([source, target]), N, edge_type=edge_type)
