@@ -113,3 +113,30 @@ def test_one_finetuning_step_on_meld_dialogues_then_train_on_its_features(shared
     assert len(rows) == 2 and all(sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-5) for r in rows)
     with pytest.raises(DataError, match="features__t"):  # raw text alone: merc cannot recompute these features
         Predictor.from_dir(tmp_path / "run" / "seed_0").predict(conv)
+
+
+def test_class_weighted_finetuning_loss() -> None:
+    """``--class-weight-power`` weights the cross-entropy with the train split's class weights."""
+    from merc.finetune.model import LitContextClassifier
+    from merc.finetune.run import FinetuneConfig
+    from merc.errors import ConfigError
+
+    class Tiny(torch.nn.Module):
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return torch.nn.functional.one_hot(input_ids[:, 0], 3).float() * 2.0  # (B, C)
+
+    batch = {"input_ids": torch.tensor([[0], [1], [2], [2]]), "attention_mask": torch.ones(4, 1, dtype=torch.long),
+             "token_type_ids": torch.zeros(4, 1, dtype=torch.long), "labels": torch.tensor([1, 1, 2, -1])}
+    weights = torch.tensor([1.0, 3.0, 0.5])
+    plain = LitContextClassifier(Tiny(), ["a", "b", "c"])
+    weighted = LitContextClassifier(Tiny(), ["a", "b", "c"], class_weights=weights)
+    for module in (plain, weighted):
+        module.log = lambda *a, **k: None
+    logits = Tiny()(batch["input_ids"], None, None)[:3]
+    per = torch.nn.functional.cross_entropy(logits, batch["labels"][:3], reduction="none")
+    assert plain.training_step(batch, 0).item() == pytest.approx(per.mean().item())
+    expected = (per * weights[batch["labels"][:3]]).sum() / weights[batch["labels"][:3]].sum()
+    assert weighted.training_step(batch, 0).item() == pytest.approx(expected.item())
+    assert "class_weights" not in weighted.state_dict()
+    with pytest.raises(ConfigError, match="class-weight-power"):
+        FinetuneConfig(class_weight_power=-1)

@@ -16,6 +16,7 @@ def _run(args: argparse.Namespace) -> int:
     config = FinetuneConfig(encoder=args.encoder, context=args.context, max_length=args.max_length,
                             pooling=args.pooling, epochs=args.epochs, max_steps=args.max_steps,
                             batch_size=args.batch_size, bucket=args.bucket, lr=args.lr, head_lr=args.head_lr, val_every=args.val_every,
+                            class_weight_power=args.class_weight_power,
                             seed=args.seed, accelerator=args.accelerator, precision=args.precision,
                             threads=args.threads, progress=not args.no_progress, limit_dialogues=args.limit_dialogues,
                             revision=args.revision)
@@ -75,6 +76,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bucket", type=int, default=50,
                    help="length bucketing: sort each pool of N shuffled batches by length (less padding; 1: off)")
     p.add_argument("--lr", type=float, default=3e-5, help="encoder peak learning rate (linear warm-up 10%%, decay)")
+    p.add_argument("--class-weight-power", dest="class_weight_power", type=float, default=0.0,
+                   help="class-weighted loss, weights (N/(C·n_c))^POWER from train (0: off, 0.5: square root)")
     p.add_argument("--head-lr", dest="head_lr", type=float, default=1e-3, help="learning rate of the linear head")
     p.add_argument("--val-every", dest="val_every", type=float, default=1.0,
                    help="validate on dev every this fraction of an epoch (≤ 1) or N steps (> 1)")

@@ -62,11 +62,13 @@ class LitContextClassifier(L.LightningModule):
         lr: peak learning rate of the encoder; the head gets ``head_lr``.
         weight_decay: AdamW weight decay (not on biases and LayerNorm weights).
         warmup: fraction of the optimisation steps spent warming up linearly, then linear decay to 0.
+        class_weights: ``[C]`` cross-entropy class weights (None: unweighted).
     """
 
     def __init__(self, model: ContextClassifier, label_names: Sequence[str], lr: float = 3e-5, head_lr: float = 1e-3,
-                 weight_decay: float = 0.01, warmup: float = 0.1) -> None:
+                 weight_decay: float = 0.01, warmup: float = 0.1, class_weights: torch.Tensor | None = None) -> None:
         super().__init__()
+        self.register_buffer("class_weights", class_weights, persistent=False)
         self.method = model
         self.label_names = list(label_names)
         self.lr, self.head_lr, self.weight_decay, self.warmup = lr, head_lr, weight_decay, warmup
@@ -78,7 +80,8 @@ class LitContextClassifier(L.LightningModule):
         return self.method(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = nn.functional.cross_entropy(self._logits(batch).float(), batch["labels"], ignore_index=-1)
+        loss = nn.functional.cross_entropy(self._logits(batch).float(), batch["labels"], weight=self.class_weights,
+                                           ignore_index=-1)
         self.log("train_loss", loss, prog_bar=True, batch_size=int(batch["labels"].shape[0]))
         return loss
 

@@ -59,6 +59,9 @@ class FinetuneConfig:
     warmup: float = 0.1
     dropout: float = 0.1
     gradient_clip: float = 1.0
+    class_weight_power: float = 0.0
+    """Class-weighted cross-entropy with weights ``(N / (C · n_c))^power`` from the train split
+    (``0``: unweighted, ``0.5``: square-root weights, ``1``: inverse frequency)."""
     val_every: float = 1.0
     """Validate on dev every this fraction of an epoch (float ≤ 1) or this many steps (int > 1)."""
     seed: int = 0
@@ -75,6 +78,8 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
             raise ConfigError(f"--pooling must be one of {', '.join(POOLINGS)}, got '{self.pooling}'")
+        if not 0.0 <= self.class_weight_power <= 2.0:
+            raise ConfigError(f"--class-weight-power must be in [0, 2], got {self.class_weight_power}")
         if self.max_length < 8 or self.context < 0 or self.batch_size < 1 or self.bucket < 1:
             raise ConfigError("--max-length must be ≥ 8, --context ≥ 0, --batch-size ≥ 1 and --bucket ≥ 1")
 
@@ -177,7 +182,7 @@ def finetune(dataset: DialogueDataset, config: FinetuneConfig, out: str | Path,
     Returns the run record (also written to ``OUT/finetune.json``).
     """
     from merc.training.callbacks import BestStateTracker
-    from merc.training.engine import quiet_lightning
+    from merc.training.engine import class_weights_for, quiet_lightning
 
     quiet_lightning()
     if config.threads:
@@ -189,8 +194,9 @@ def finetune(dataset: DialogueDataset, config: FinetuneConfig, out: str | Path,
     pad = int(tokenizer.pad_token_id or 0)
     inputs = {s: build_inputs(ds, tokenizer, config.context, config.max_length) for s, ds in splits.items() if ds}
     model = ContextClassifier(encoder, len(dataset.label_names), config.pooling, config.dropout)
+    weights = class_weights_for(dataset, config.class_weight_power) if config.class_weight_power else None
     module = LitContextClassifier(model, dataset.label_names, config.lr, config.head_lr, config.weight_decay,
-                                  config.warmup)
+                                  config.warmup, weights)
     precision = resolve_precision(config.precision, config.accelerator)
     tracker, timer = BestStateTracker("select_wf1"), BatchTimer()
     root = Path(out)
