@@ -63,15 +63,17 @@ PUBLISHED = {
 #: seed 0's curve falls from its epoch-8 peak to 53.1 by epoch 16); AdamW 0.01 + 1-epoch warm-up + cosine over
 #: 30 epochs 55.63 / 55.93; over 20 epochs 55.94 (seed 0; later epochs 54.5-54.9). No dev gain beyond seed noise,
 #: a flatter curve after the peak (less sensitive to the selected epoch); see docs/results.md.
+#: Square-root class weights (``class_weights`` with ``class_weight_power`` 0.5: weights
+#: (N / (C·n_c))^0.5 from the train split) are part of the recipe since 2026-12-02 evening: MELD dev
+#: weighted F1 (tune_meld_dev.py, mean of the seeds run) with / without them — bc_lstm 57.03 / 55.52
+#: (seeds 0-2), late_fusion 58.05 / 56.34 (0-2), mmgcn 56.80 / 55.90 (0-2), dialogue_gcn 54.89 / 54.32
+#: (0-1), mm_dfn 56.76 / 55.86 (0-1); EmoryNLP dev bc_lstm 39.38 / 38.62, late_fusion 39.32 / 38.26,
+#: mmgcn 37.51 / 37.80 (0-2). Without them late_fusion and mmgcn never predicted disgust.
 RECIPE: dict[str, Any] = {"optimizer": "adamw", "weight_decay": 0.01, "schedule": "cosine", "warmup_epochs": 1,
-                          "gradient_clip": 2.0}
-#: Square-root class weights (class_weight_power 0.5) for late_fusion and mmgcn: MELD dev weighted F1
-#: 58.05 vs 56.34 (late_fusion) and 56.80 vs 55.90 (mmgcn), seeds 0-2, tune_meld_dev.py 2026-12-02;
-#: without them both predicted disgust never (dev F1 0 for late_fusion).
-TRAINER = {"late_fusion": {"lr": 1e-3, "max_epochs": 40, "patience": 8, "class_weights": True,
-                           "class_weight_power": 0.5},
+                          "gradient_clip": 2.0, "class_weights": True, "class_weight_power": 0.5}
+TRAINER = {"late_fusion": {"lr": 1e-3, "max_epochs": 40, "patience": 8},
            "dialogue_gcn": {"lr": 1e-3},
-           "mmgcn": {"lr": 1e-3, "class_weights": True, "class_weight_power": 0.5}, "mm_dfn": {"lr": 3e-4}}
+           "mmgcn": {"lr": 1e-3}, "mm_dfn": {"lr": 3e-4}}
 #: Backbones trained on the raw (unstandardised) concatenated features, chosen on MELD dev.
 RAW_INPUT = {"late_fusion"}
 #: mmgcn without its speaker embedding (indexed by per-dialogue party order, so on MELD/EmoryNLP's
@@ -209,9 +211,12 @@ def recipe_text(recipe: dict[str, Any]) -> str:
     """The shared optimisation recipe in words."""
     if not recipe:
         return "Adam, constant learning rate, gradient clip 2.0"
+    power = recipe.get("class_weight_power", 1.0)
+    weights = ("no class weights" if not recipe.get("class_weights") else
+               "square-root class weights" if power == 0.5 else f"class weights (N/(C·n_c))^{power:g}")
     return (f"{recipe.get('optimizer', 'adam')} (weight decay {recipe.get('weight_decay', 1e-8):g}), "
             f"{recipe.get('warmup_epochs', 0):g}-epoch linear warm-up then {recipe.get('schedule', 'constant')} decay "
-            f"to {recipe.get('min_lr_ratio', 0):g}×lr, gradient clip {recipe.get('gradient_clip', 2.0):g}")
+            f"to {recipe.get('min_lr_ratio', 0):g}×lr, gradient clip {recipe.get('gradient_clip', 2.0):g}, {weights}")
 
 
 def section(report: dict[str, Any]) -> str:
@@ -232,7 +237,7 @@ def section(report: dict[str, Any]) -> str:
              "WordLlama 256-d, both offline, concatenated, z-scored with train statistics unless stated); every backbone "
              "in text-only mode (`--modalities t`). Epoch selected on dev weighted F1, test evaluated once; "
              f"seeds {' '.join(map(str, report['seeds']))}; at most {report['epochs']} epochs, early-stopping "
-             f"patience {report['patience']}; batch 32 dialogues, no class weights; shared recipe: "
+             f"patience {report['patience']}; batch 32 dialogues; shared recipe: "
              f"{recipe_text(report.get('recipe', {}))}; per backbone: {settings} (chosen on "
              "MELD dev only, see below). Weighted F1 and accuracy in %, mean ± sample std over seeds.", ""]
     for name, res in report["datasets"].items():
