@@ -37,7 +37,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         "experiment": {"data": {"modalities": "t", "batch_size": 32},
                        "model": {"method": "none", "backbone": "late_fusion",
                                  "backbone_options": {"hidden": 128, "dropout": 0.5}},
-                       "trainer": {"lr": 1e-3, "max_epochs": 40, "patience": 8, "seeds": [0, 1, 2, 3, 4]}},
+                       "trainer": {"lr": 1e-3, "max_epochs": 40, "patience": 8, "seeds": [0, 1, 2, 3, 4],
+                                   "class_weights": True, "class_weight_power": 0.5}},
         "notes": ["The weights are derived from MELD, which is distributed under GPL-3.0; check whether that "
                   "matters for your use.",
                   "Friends dialogue is short, colloquial and neutral-heavy (48% of test utterances); expect "
