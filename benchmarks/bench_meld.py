@@ -241,7 +241,7 @@ def section(report: dict[str, Any]) -> str:
              f"seeds {' '.join(map(str, report['seeds']))}; at most {report['epochs']} epochs, early-stopping "
              f"patience {report['patience']}; batch 32 dialogues; shared recipe: "
              f"{recipe_text(report.get('recipe', {}))}; per backbone: {settings} (chosen on "
-             "MELD dev only, see below). Weighted F1 and accuracy in %, mean ± sample std over seeds.", ""]
+             "dev only — MELD, and EmoryNLP for the class weights; see below). Weighted F1 and accuracy in %, mean ± sample std over seeds.", ""]
     for name, res in report["datasets"].items():
         base = res["baselines"]
         lines += [f"### {'MELD' if name == 'meld' else 'EmoryNLP'} ({res['n_test']} test utterances)", "",
