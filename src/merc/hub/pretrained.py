@@ -158,8 +158,9 @@ def push_to_hub(bundle: ModelBundle, repo_id: str, private: bool = False, token:
             api.create_repo(repo_id, private=private, exist_ok=True)
             info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
         except Exception as exc:  # noqa: BLE001 - offline, no token, no write access: all end the same way
-            detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-            raise MercError(f"push_to_hub: cannot upload to '{repo_id}' ({type(exc).__name__}{': ' + detail if detail else ''}"
+            first_line = (str(exc).strip().splitlines() or [""])[0][:160]
+            reason = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+            raise MercError(f"push_to_hub: cannot upload to '{repo_id}' ({reason}"
                             f"); check your connection and log in with `huggingface-cli login` or pass token= "
                             f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')})") from None
     return str(getattr(info, "commit_url", info))

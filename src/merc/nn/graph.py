@@ -346,10 +346,16 @@ def multimodal_adjacency(features: Sequence[Tensor], mask: Tensor, cross_modal_w
 RELATION_SCHEMES = ("speaker_pair", "same_other")
 
 
-def num_relations(num_speakers: int, relations: str = "speaker_pair") -> int:
-    """DialogueGCN's relation count: ``2·S²`` for ``speaker_pair``, 4 for ``same_other``."""
+def check_relations(relations: str) -> str:
+    """``relations`` if it is one of :data:`RELATION_SCHEMES`, else a ``ValueError``."""
     if relations not in RELATION_SCHEMES:
         raise ValueError(f"relations must be one of {', '.join(RELATION_SCHEMES)}, got '{relations}'")
+    return relations
+
+
+def num_relations(num_speakers: int, relations: str = "speaker_pair") -> int:
+    """DialogueGCN's relation count: ``2·S²`` for ``speaker_pair``, 4 for ``same_other``."""
+    check_relations(relations)
     return 2 * num_speakers * num_speakers if relations == "speaker_pair" else 4
 
 
@@ -396,10 +402,8 @@ def window_graph(mask: Tensor, speakers: Tensor, window_past: int = 10, window_f
     target = torch.arange(N, device=device).unsqueeze(1).expand_as(neighbour)[valid]
     source = (starts[dialogue].unsqueeze(1) + neighbour)[valid]
     future = offsets.unsqueeze(0).expand_as(neighbour)[valid] > 0
-    if relations == "speaker_pair":
+    if check_relations(relations) == "speaker_pair":
         edge_type = 2 * (num_speakers * spk[target] + spk[source]) + future.long()
-    elif relations == "same_other":
+    else:  # same_other
         edge_type = 2 * (spk[target] != spk[source]).long() + future.long()
-    else:
-        raise ValueError(f"relations must be one of {', '.join(RELATION_SCHEMES)}, got '{relations}'")
     return Graph(torch.stack([source, target]), N, edge_type=edge_type)
