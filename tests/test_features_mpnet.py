@@ -73,3 +73,14 @@ def test_mpnet_is_a_registered_offline_text_extractor(tmp_path: Path, monkeypatc
     model.mkdir(parents=True)
     (model / "model.safetensors").write_bytes(WEIGHTS)
     assert extractor._model_path() == str(model)
+
+
+def test_finetune_resolves_mpnet_to_the_unpacked_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from merc.finetune.run import encoder_path
+
+    monkeypatch.setenv("MERC_CACHE_DIR", str(tmp_path))
+    model = tmp_path / "models" / "all-mpnet-base-v2"
+    model.mkdir(parents=True)
+    (model / "model.safetensors").write_bytes(WEIGHTS)
+    assert encoder_path("mpnet") == str(model)
+    assert encoder_path("some/hub-model") == "some/hub-model"

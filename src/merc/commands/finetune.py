@@ -64,8 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="output directory (encoder/, head.safetensors, finetune.json)")
     p.add_argument("--trained", metavar="DIR", help="skip training: export --export-features of DATA with the "
                                                     "fine-tuned encoder in DIR (e.g. for new conversations)")
-    p.add_argument("--encoder", default="minilm", help="minilm (bundled, offline), a hub model name (online) or a "
-                                                       "local transformers directory")
+    p.add_argument("--encoder", default="minilm", help="minilm (bundled, offline), mpnet (all-mpnet-base-v2, offline with "
+                                                       "the text-mpnet extra), a hub model name (online) or a local "
+                                                       "transformers directory")
     p.add_argument("--revision", help="hub revision of --encoder")
     p.add_argument("--context", type=int, default=8, help="past utterances prepended to each target")
     p.add_argument("--max-length", dest="max_length", type=int, default=128, help="tokens per input")

@@ -85,7 +85,12 @@ class FinetuneConfig:
 
 
 def encoder_path(name: str) -> str:
-    """``minilm`` → the bundled MiniLM directory; anything else unchanged (hub name or path)."""
+    """``minilm`` → the bundled MiniLM directory, ``mpnet`` → the offline all-mpnet-base-v2 directory
+    (:mod:`merc.features.mpnet`); anything else unchanged (hub name or path)."""
+    if name == "mpnet":
+        from merc.features.mpnet import mpnet_model_dir
+
+        return str(mpnet_model_dir())
     if name != DEFAULT_ENCODER:
         return name
     try:
