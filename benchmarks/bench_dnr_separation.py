@@ -74,7 +74,8 @@ def render(results: dict[str, list[dict[str, float]]], args: argparse.Namespace)
     """Print the table and (unless ``--no-write``) write it to docs/dnr.md."""
     seeds = args.seeds[:max(len(rows) for rows in results.values())]
     load = os.getloadavg()
-    lines = [START, "", f"Measured with `python benchmarks/bench_dnr_separation.py --seeds {' '.join(map(str, seeds))}` "
+    flags = f" --epochs {args.epochs} --patience {args.patience} --divide-epochs {args.divide_epochs}"
+    lines = [START, "", f"Measured with `python benchmarks/bench_dnr_separation.py --seeds {' '.join(map(str, seeds))}{flags}` "
              f"({args.backbone} on `{args.dataset}`, main stage ≤ {args.epochs} epochs, patience {args.patience}, "
              f"Divide ≤ {args.divide_epochs} epochs; 1 torch thread; load average at the end "
              f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}). Agreement with the planted kind on the test "
