@@ -37,10 +37,15 @@ log = logging.getLogger(__name__)
 DEFAULT_CHUNK_SIZE = 256
 
 
+def cache_root() -> Path:
+    """``$MERC_CACHE_DIR`` if set, else ``~/.cache/merc`` (features/ and models/ live below it)."""
+    base = os.environ.get("MERC_CACHE_DIR")
+    return Path(base) if base else Path.home() / ".cache" / "merc"
+
+
 def default_cache_dir() -> Path:
     """``$MERC_CACHE_DIR/features`` if set, else ``~/.cache/merc/features``."""
-    base = os.environ.get("MERC_CACHE_DIR")
-    return (Path(base) if base else Path.home() / ".cache" / "merc") / "features"
+    return cache_root() / "features"
 
 
 def _slug(name: str) -> str:

